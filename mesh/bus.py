@@ -1,0 +1,85 @@
+"""The connection to NATS JetStream: connects in the background, keeps retrying,
+and tells the service when it is first connected (health waits for that)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import nats
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import StreamConfig
+from nats.js.errors import BadRequestError
+
+from mesh.events import stream_name
+
+log = logging.getLogger("mesh.bus")
+DUPLICATE_WINDOW_SECONDS = 120.0
+
+
+class Bus:
+    def __init__(self, url: str, domain: str) -> None:
+        self.url = url
+        self.domain = domain
+        self.nc: Client | None = None
+        self.js: JetStreamContext | None = None
+        self.ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._on_ready: list[Callable[[], None]] = []
+
+    def on_ready(self, callback: Callable[[], None]) -> None:
+        self._on_ready.append(callback)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._connect_forever(), name="nats-connect")
+
+    async def _connect_forever(self) -> None:
+        delay = 0.2
+        while True:
+            try:
+                self.nc = await nats.connect(
+                    self.url,
+                    name=f"svc_{self.domain}",
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=1,
+                    connect_timeout=2,
+                )
+                self.js = self.nc.jetstream()
+                await self.ensure_stream(self.domain)
+                break
+            except Exception as exc:  # keep trying: the service must come up without NATS
+                log.warning("nats not reachable yet", extra={"url": self.url, "error": str(exc)})
+                if self.nc is not None:
+                    await self.nc.close()
+                    self.nc = None
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        log.info("connected to nats", extra={"url": self.url})
+        self.ready.set()
+        for callback in self._on_ready:
+            callback()
+
+    async def ensure_stream(self, domain: str) -> None:
+        """Create the domain's stream, or leave it as it is (idempotent)."""
+        assert self.js is not None
+        config = StreamConfig(
+            name=stream_name(domain),
+            subjects=[f"erp.{domain}.>"],
+            duplicate_window=DUPLICATE_WINDOW_SECONDS,
+        )
+        try:
+            await self.js.add_stream(config)
+        except BadRequestError:
+            await self.js.update_stream(config)
+
+    @property
+    def connected(self) -> bool:
+        return self.nc is not None and self.nc.is_connected and self.js is not None
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        if self.nc is not None and not self.nc.is_closed:
+            await self.nc.close()

@@ -1,0 +1,86 @@
+"""What the contracts declare, read from the descriptor set in gen/.
+
+The descriptor set is the single derived artefact every consumer shares: Envoy's
+transcoder, reflection, the edge's public routes and the authorization interceptor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from google.protobuf import descriptor_pb2
+
+from erp.common.v1 import options_pb2
+
+GEN = Path(__file__).resolve().parent.parent / "gen"
+DESCRIPTOR_SET_PATH = GEN / "erp.binpb"
+CONTRACT_PACKAGE_PREFIX = "erp."
+
+
+@dataclass(frozen=True)
+class MethodContract:
+    """One RPC of the contracts and the access rule it declares."""
+
+    service: str  # fully qualified, "erp.auth.v1.AuthService"
+    name: str  # "GetMe"
+    public: bool
+    permission: str
+    feature: str
+    declared: bool  # False when the RPC carries no access option at all
+
+    @property
+    def path(self) -> str:
+        """The gRPC :path, "/erp.auth.v1.AuthService/GetMe"."""
+        return f"/{self.service}/{self.name}"
+
+
+@cache
+def descriptor_set(path: Path = DESCRIPTOR_SET_PATH) -> descriptor_pb2.FileDescriptorSet:
+    return descriptor_pb2.FileDescriptorSet.FromString(path.read_bytes())
+
+
+def _contract_files(
+    fds: descriptor_pb2.FileDescriptorSet,
+) -> list[descriptor_pb2.FileDescriptorProto]:
+    return [f for f in fds.file if f.package.startswith(CONTRACT_PACKAGE_PREFIX)]
+
+
+def service_names(path: Path = DESCRIPTOR_SET_PATH) -> list[str]:
+    """Fully qualified names of every service in the contracts."""
+    return [
+        f"{f.package}.{s.name}" for f in _contract_files(descriptor_set(path)) for s in f.service
+    ]
+
+
+def service_domain(full_service_name: str) -> str:
+    """ "erp.auth.v1.AuthService" -> "auth": the mesh service that serves it."""
+    return full_service_name.split(".")[1]
+
+
+@cache
+def methods(path: Path = DESCRIPTOR_SET_PATH) -> dict[str, MethodContract]:
+    """Every RPC in the contracts by gRPC path, with its access rule."""
+    found: dict[str, MethodContract] = {}
+    for file in _contract_files(descriptor_set(path)):
+        for service in file.service:
+            full = f"{file.package}.{service.name}"
+            for method in service.method:
+                opts = method.options
+                declared = opts.HasExtension(options_pb2.access)
+                rule = opts.Extensions[options_pb2.access]
+                contract = MethodContract(
+                    service=full,
+                    name=method.name,
+                    public=rule.public,
+                    permission=rule.permission,
+                    feature=rule.feature,
+                    declared=declared,
+                )
+                found[contract.path] = contract
+    return found
+
+
+def public_paths(path: Path = DESCRIPTOR_SET_PATH) -> list[str]:
+    return sorted(p for p, m in methods(path).items() if m.public)

@@ -1,0 +1,85 @@
+"""Writing events: an envelope in the outbox, in the same transaction as the data.
+
+Subjects are `erp.<domain>.<tenant>.<aggregate>.<verb>`, so a consumer can take one
+tenant (`erp.auth.T.>`) or all (`erp.auth.>`); one stream per domain, `ERP_<DOMAIN>`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from google.protobuf import any_pb2, timestamp_pb2
+from google.protobuf.message import Message
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from erp.common.v1 import event_pb2
+from mesh.context import current_principal, current_request, current_tenant
+from mesh.ids import new_id
+from mesh.tables import MeshTables
+
+
+def stream_name(domain: str) -> str:
+    return f"ERP_{domain.upper()}"
+
+
+def subject_for(event_type: str, tenant_id: str) -> str:
+    domain, rest = event_type.split(".", 1)
+    return f"erp.{domain}.{tenant_id}.{rest}"
+
+
+def _actor() -> event_pb2.Actor:
+    principal = current_principal()
+    if principal is None:
+        return event_pb2.Actor(kind=event_pb2.ACTOR_KIND_ANONYMOUS)
+    kind = (
+        event_pb2.ACTOR_KIND_API_KEY if principal.kind == "api_key" else event_pb2.ACTOR_KIND_USER
+    )
+    return event_pb2.Actor(kind=kind, id=principal.subject)
+
+
+def make_envelope(
+    event_type: str,
+    payload: Message,
+    *,
+    source: str,
+    aggregate_id: str,
+    tenant_id: str | None = None,
+    actor: event_pb2.Actor | None = None,
+) -> event_pb2.EventEnvelope:
+    request = current_request()
+    packed = any_pb2.Any()
+    packed.Pack(payload)
+    occurred = timestamp_pb2.Timestamp()
+    occurred.FromDatetime(datetime.now(UTC))
+    return event_pb2.EventEnvelope(
+        event_id=new_id(),
+        event_type=event_type,
+        tenant_id=tenant_id or current_tenant(),
+        source=source,
+        occurred_at=occurred,
+        actor=actor or _actor(),
+        correlation_id=request.correlation_id if request else "",
+        causation_id=request.correlation_id if request else "",
+        traceparent=request.trace_id if request else "",
+        schema_version=1,
+        payload=packed,
+        aggregate_id=aggregate_id,
+    )
+
+
+async def record(
+    session: AsyncSession, tables: MeshTables, envelope: event_pb2.EventEnvelope
+) -> None:
+    """Add the event to the outbox of the session's transaction."""
+    await session.execute(
+        tables.outbox.insert().values(
+            event_id=envelope.event_id,
+            event_type=envelope.event_type,
+            subject=subject_for(envelope.event_type, envelope.tenant_id),
+            tenant_id=envelope.tenant_id,
+            aggregate_id=envelope.aggregate_id,
+            envelope=envelope.SerializeToString(),
+            created_at=datetime.now(UTC),
+        )
+    )
+    session.info["wrote_events"] = True

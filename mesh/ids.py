@@ -1,0 +1,23 @@
+"""Identifiers: UUIDv7 (time-sortable) for rows and events."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+
+
+def uuid7() -> uuid.UUID:
+    """RFC 9562 UUIDv7: 48-bit Unix milliseconds, then random bits; sorts by time."""
+    millis = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (millis & ((1 << 48) - 1)) << 80
+    value |= 0x7 << 76  # version
+    value |= (rand >> 68) << 64 & (0xFFF << 64)  # 12 bits rand_a
+    value |= 0b10 << 62  # variant
+    value |= rand & ((1 << 62) - 1)  # 62 bits rand_b
+    return uuid.UUID(int=value)
+
+
+def new_id() -> str:
+    return str(uuid7())
