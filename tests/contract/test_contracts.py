@@ -1,0 +1,106 @@
+"""The contracts are the source of truth: lint-clean, fresh in gen/, each RPC with
+an access rule and an HTTP route, and breaking changes caught."""
+
+from __future__ import annotations
+
+import filecmp
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from google.api import annotations_pb2
+
+from mesh import codegen, contract_check, contracts
+
+ROOT = codegen.ROOT
+
+
+def _diff(left: Path, right: Path) -> list[str]:
+    cmp = filecmp.dircmp(left, right, ignore=["__pycache__"])
+    found = [f"only in gen/: {n}" for n in cmp.left_only]
+    found += [f"missing from gen/: {n}" for n in cmp.right_only]
+    found += [f"stale: {n}" for n in cmp.diff_files]
+    for name, _sub in cmp.subdirs.items():
+        found += [f"{name}/{item}" for item in _diff(left / name, right / name)]
+    return found
+
+
+def test_generated_code_is_fresh(tmp_path: Path) -> None:
+    codegen.generate(tmp_path)
+    stale = _diff(ROOT / "gen", tmp_path)
+    assert not stale, f"gen/ is stale, run `make gen`: {stale}"
+
+
+def test_buf_lint_passes() -> None:
+    assert contract_check.lint() == 0
+
+
+def test_every_rpc_declares_access_rule() -> None:
+    missing = [path for path, m in contracts.methods().items() if not m.declared]
+    assert not missing, f"RPCs without (erp.common.v1.access): {missing}"
+    for path, method in contracts.methods().items():
+        if method.public:
+            assert not method.permission, f"{path} is public but names a permission"
+        else:
+            assert method.permission.count(".") == 2, f"{path}: bad permission"
+            assert method.feature, f"{path} declares no subscription feature"
+
+
+def test_every_rpc_has_an_http_rule() -> None:
+    fds = contracts.descriptor_set()
+    for file in fds.file:
+        if not file.package.startswith("erp."):
+            continue
+        for service in file.service:
+            for method in service.method:
+                rule = method.options.Extensions[annotations_pb2.http]
+                assert rule.WhichOneof("pattern"), f"{service.name}.{method.name} has no route"
+
+
+def test_descriptor_set_carries_error_details_for_envoy() -> None:
+    names = {f.name for f in contracts.descriptor_set().file}
+    assert {"google/rpc/error_details.proto", "google/api/annotations.proto"} <= names
+
+
+def _git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture
+def scratch_repo(tmp_path: Path) -> Path:
+    """A throwaway git repo holding a copy of our protos and buf.yaml."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    shutil.copytree(ROOT / "protos", repo / "protos")
+    shutil.copy(ROOT / "buf.yaml", repo / "buf.yaml")
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", ".")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base")
+    return repo
+
+
+def test_breaking_check_passes_on_unchanged_contracts(scratch_repo: Path) -> None:
+    assert contract_check.breaking(scratch_repo, "HEAD") == 0
+
+
+def test_breaking_check_catches_a_renumbered_field(scratch_repo: Path) -> None:
+    money = scratch_repo / "protos/erp/common/v1/money.proto"
+    text = money.read_text()
+    assert "int64 amount_minor = 2;" in text
+    money.write_text(text.replace("int64 amount_minor = 2;", "int64 amount_minor = 3;"))
+    assert contract_check.default_against(scratch_repo) == "HEAD"
+    assert contract_check.breaking(scratch_repo) != 0
+
+
+def test_breaking_check_in_ci_compares_with_previous_commit(scratch_repo: Path) -> None:
+    money = scratch_repo / "protos/erp/common/v1/money.proto"
+    money.write_text(money.read_text().replace("string currency_code = 1;", "string currency = 1;"))
+    _git(scratch_repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "rename")
+    assert contract_check.default_against(scratch_repo) == "HEAD~1"
+    assert contract_check.breaking(scratch_repo) != 0
+
+
+def test_contracts_break_nothing_against_previous_commit() -> None:
+    """CI's guard: the contracts in this checkout break nothing published before."""
+    assert contract_check.breaking() == 0
