@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -22,6 +22,9 @@ from mesh.tables import MeshTables
 log = logging.getLogger("mesh.relay")
 BATCH = 256
 IDLE_POLL_SECONDS = 1.0
+# JetStream keeps the events; the outbox keeps sent rows a day for inspection only.
+KEEP_SENT = timedelta(days=1)
+PURGE_EVERY_SECONDS = 600.0
 
 
 class OutboxRelay:
@@ -41,7 +44,15 @@ class OutboxRelay:
                 await self._task
 
     async def _run(self) -> None:
+        last_purge = 0.0
+        loop = asyncio.get_running_loop()
         while True:
+            if loop.time() - last_purge > PURGE_EVERY_SECONDS:
+                last_purge = loop.time()
+                try:
+                    await self.purge_sent(datetime.now(UTC) - KEEP_SENT)
+                except Exception:
+                    log.exception("outbox purge failed; will try again")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.db.committed.wait(), IDLE_POLL_SECONDS)
             self.db.committed.clear()
@@ -92,3 +103,14 @@ class OutboxRelay:
                     .values(published_at=datetime.now(UTC))
                 )
         return len(sent)
+
+    async def purge_sent(self, before: datetime) -> int:
+        """Delete rows published before `before`; returns how many went."""
+        outbox = self.tables.outbox
+        async with self.db.transaction() as session:
+            result = await session.execute(
+                outbox.delete().where(
+                    outbox.c.published_at.is_not(None), outbox.c.published_at < before
+                )
+            )
+        return int(getattr(result, "rowcount", 0) or 0)
