@@ -16,6 +16,7 @@ from erp.common.v1 import event_pb2
 from mesh.context import current_principal, current_request, current_tenant
 from mesh.ids import new_id
 from mesh.tables import MeshTables
+from mesh.tracing import current_traceparent
 
 
 def stream_name(domain: str) -> str:
@@ -60,7 +61,7 @@ def make_envelope(
         actor=actor or _actor(),
         correlation_id=request.correlation_id if request else "",
         causation_id=request.correlation_id if request else "",
-        traceparent=request.trace_id if request else "",
+        traceparent=current_traceparent(),
         schema_version=1,
         payload=packed,
         aggregate_id=aggregate_id,

@@ -31,6 +31,7 @@ from mesh.errors import (
 from mesh.ids import new_id
 from mesh.permissions import grants
 from mesh.tokens import TokenVerifier
+from mesh.tracing import current_trace_id
 
 log = logging.getLogger("mesh.rpc")
 
@@ -89,7 +90,7 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 RequestInfo(
                     method=method,
                     correlation_id=correlation_id,
-                    trace_id=_trace_id(metadata.get("traceparent", "")),
+                    trace_id=current_trace_id() or _trace_id(metadata.get("traceparent", "")),
                     peer_service=_peer_spiffe_id(metadata.get("x-forwarded-client-cert", "")),
                 )
             )

@@ -22,7 +22,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from sqlalchemy import MetaData
 
-from mesh import contracts, logs, metrics
+from mesh import contracts, logs, metrics, tracing
 from mesh.bus import Bus
 from mesh.config import ServiceSettings
 from mesh.db import Database
@@ -91,8 +91,13 @@ async def start(definition: ServiceDefinition, settings: ServiceSettings) -> Run
     bus = Bus(settings.nats_url or "nats://127.0.0.1:4222", definition.name)
     # Interceptors are fixed when the server is built; the keys arrive from setup().
     verifier = TokenVerifier(_NoKeysYet())
+    provider = tracing.configure(definition.name)
     server = grpc.aio.server(
-        interceptors=[MeshInterceptor(verifier, contracts.methods())], options=SERVER_OPTIONS
+        interceptors=[
+            tracing.server_interceptor(provider),
+            MeshInterceptor(verifier, contracts.methods()),
+        ],
+        options=SERVER_OPTIONS,
     )
     runtime = Runtime(settings=settings, db=db, bus=bus, tables=definition.tables, server=server)
 
