@@ -207,6 +207,8 @@ def _not_grpc() -> Json:
                 "name": "content-type",
                 "string_match": {"prefix": "application/grpc"},
                 "invert_match": True,
+                # curl's GET sends no content-type at all: that is REST too.
+                "treat_missing_header_as_empty": True,
             }
         }
     }
@@ -252,6 +254,12 @@ def _local_reply_config() -> Json:
 def _routes(settings: EdgeSettings, domains: list[str]) -> Json:
     routes = [grpc_route(f"/erp.{d}.v1.", service_cluster(d)) for d in domains]
     routes += [grpc_route(p, service_cluster(PLATFORM_SERVICE)) for p in PLATFORM_PREFIXES]
+    # Catch-all to a real cluster: the CORS filter runs before the transcoder, so it
+    # matches REST paths, and it skips routes that are direct responses. Valid REST
+    # calls are rewritten to gRPC paths (matched above); unknown REST paths are
+    # answered 404 by the transcoder; only unknown gRPC paths reach this cluster,
+    # whose server answers UNIMPLEMENTED.
+    routes.append(grpc_route("/", service_cluster(PLATFORM_SERVICE)))
     return {
         "name": "edge",
         "virtual_hosts": [

@@ -192,12 +192,17 @@ def bootstrap(node: str, admin_port: int, listeners: list[Json], clusters: list[
         "node": {"id": node, "cluster": "erp"},
         "admin": admin(admin_port),
         "static_resources": {"listeners": listeners, "clusters": clusters},
-        # The mesh's Envoys are local and trusted; overload/runtime defaults suffice.
-        "layered_runtime": {
-            "layers": [
+        # A bound on open downstream connections (Envoy warns at start without one).
+        "overload_manager": {
+            "resource_monitors": [
                 {
-                    "name": "static",
-                    "static_layer": {"overload": {"global_downstream_max_connections": 10000}},
+                    "name": "envoy.resource_monitors.global_downstream_max_connections",
+                    "typed_config": {
+                        "@type": TYPE
+                        + "envoy.extensions.resource_monitors.downstream_connections.v3"
+                        + ".DownstreamConnectionsConfig",
+                        "max_active_downstream_connections": 10000,
+                    },
                 }
             ]
         },
