@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from pg_support import PostgresDatabases
 
 from mesh.config import MeshPaths
 from mesh.envoy.common import envoy_command
@@ -65,3 +66,13 @@ def run_envoy() -> Iterator[EnvoyRunner]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="session")
+def postgres_databases() -> Iterator[PostgresDatabases]:
+    """Throwaway PostgreSQL databases, all dropped when the session ends."""
+    databases = PostgresDatabases()
+    try:
+        yield databases
+    finally:
+        databases.drop_all()

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 # pytest puts this folder on sys.path (no __init__.py here), so the helper imports.
+from pg_support import PostgresDatabases  # type: ignore[import-not-found]
+from real_mesh import RunningMesh  # type: ignore[import-not-found]
 from standin import Sidecar, start_standin  # type: ignore[import-not-found]
 
 from mesh.config import MeshPaths
@@ -37,3 +39,42 @@ def auth_sidecar(
         yield Sidecar(mesh_home, mesh_certs, ports, servicer, crm)
     finally:
         server.stop(grace=None).wait()
+
+
+# ---- the real mesh: svc_auth, its sidecar, the edge and NATS, as `erp up` starts them ----
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def running_mesh(
+    request: pytest.FixtureRequest, postgres_databases: PostgresDatabases
+) -> Iterator[RunningMesh]:
+    """One mesh per backend for the whole session; tests sign up their own tenants."""
+    import shutil
+    import tempfile
+    import uuid
+    from pathlib import Path
+
+    from mesh.config import SERVICES
+    from mesh.launcher import Mesh
+
+    backend: str = request.param
+    home = Path(tempfile.mkdtemp(prefix="erp-mesh-", dir="/tmp"))
+    with pytest.MonkeyPatch.context() as env:
+        env.delenv("ERP_NATS_URL", raising=False)  # the fresh-machine path: NATS from the wheel
+        env.delenv("ERP_DATABASE_URL", raising=False)
+        template = None
+        if backend == "postgresql":
+            prefix = f"erp_test_{uuid.uuid4().hex[:10]}"
+            for service in SERVICES:
+                postgres_databases.create(f"{prefix}_{service}")
+            template = postgres_databases.url(f"{prefix}_{{service}}")
+            env.setenv("ERP_DATABASE_URL", template)
+        mesh = Mesh(paths=MeshPaths(home), edge_port=0)
+        mesh.start()
+    try:
+        yield RunningMesh(mesh, MeshPaths(home), backend, template)
+    finally:
+        mesh.stop()
+        shutil.rmtree(home, ignore_errors=True)
