@@ -136,8 +136,7 @@ async def throughput(paths: MeshPaths, token: str) -> list[load.Result]:
     return results
 
 
-def write_figures(benchmark: str, figures: dict[str, float]) -> Path:
-    out = MeshPaths(Path(os.environ.get("ERP_HOME", "var")).resolve()).bench
+def write_figures(out: Path, benchmark: str, figures: dict[str, float]) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     target = out / f"{benchmark}.json"
     target.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
@@ -149,6 +148,8 @@ def ratio(results: dict[str, load.Result], a: str, b: str) -> float:
 
 
 def main() -> None:
+    # Figures go to the user's ERP_HOME; the measured mesh runs in a throwaway one.
+    out = MeshPaths(Path(os.environ.get("ERP_HOME", "var")).resolve()).bench
     with tempfile.TemporaryDirectory(prefix="erp-bench-") as tmp:
         home = Path(tmp)
         paths = MeshPaths(home)
@@ -186,8 +187,9 @@ def main() -> None:
         {"ratio.direct_over_echo": round(direct, 3), "ratio.rest_over_direct": round(rest, 3)}
     )
     written = [
-        write_figures("rpc_throughput", figures),
+        write_figures(out, "rpc_throughput", figures),
         write_figures(
+            out,
             "cold_start",
             {"cold_start_seconds": round(seconds, 3), "rss_total_mib": round(total, 1)}
             | {f"rss_mib.{k}": round(v, 1) for k, v in rss.items()},

@@ -45,6 +45,9 @@ class Bus:
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=1,
                     connect_timeout=2,
+                    error_cb=self._error,
+                    disconnected_cb=self._disconnected,
+                    reconnected_cb=self._reconnected,
                 )
                 self.js = self.nc.jetstream()
                 await self.ensure_stream(self.domain)
@@ -60,6 +63,16 @@ class Bus:
         self.ready.set()
         for callback in self._on_ready:
             callback()
+
+    # nats-py prints tracebacks unless given callbacks; one JSON log line each instead.
+    async def _error(self, error: Exception) -> None:
+        log.warning("nats error", extra={"error": str(error) or type(error).__name__})
+
+    async def _disconnected(self) -> None:
+        log.warning("nats disconnected; events wait in the outbox", extra={"url": self.url})
+
+    async def _reconnected(self) -> None:
+        log.info("nats reconnected", extra={"url": self.url})
 
     async def ensure_stream(self, domain: str) -> None:
         """Create the domain's stream, or leave it as it is (idempotent)."""

@@ -94,7 +94,7 @@ async def start(definition: ServiceDefinition, settings: ServiceSettings) -> Run
     provider = tracing.configure(definition.name)
     server = grpc.aio.server(
         interceptors=[
-            tracing.server_interceptor(provider),
+            *tracing.server_interceptors(provider),
             MeshInterceptor(verifier, contracts.methods()),
         ],
         options=SERVER_OPTIONS,

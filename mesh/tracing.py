@@ -1,9 +1,11 @@
 """OpenTelemetry for a service: one span per RPC (context taken from the caller's
 `traceparent`), trace ids in logs, and trace context carried into events.
 
-Spans go nowhere by default. ERP_TRACE_CONSOLE=1 prints them as JSON to the log;
-an OTLP exporter can be attached by whoever deploys the mesh (it is not a
-dependency here).
+Spans are only made when something receives them: ERP_TRACE_CONSOLE=1 prints them
+as JSON to the log (an OTLP exporter can be attached the same way by whoever
+deploys the mesh; it is not a dependency here). Without an exporter the per-RPC
+span would be pure cost, so logs then take the trace id from the caller's
+`traceparent` header instead.
 """
 
 from __future__ import annotations
@@ -18,16 +20,20 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
 
 
-def configure(service: str) -> TracerProvider:
+def configure(service: str) -> TracerProvider | None:
+    """A tracer provider when an exporter is configured, else None (no spans)."""
+    if os.environ.get("ERP_TRACE_CONSOLE") != "1":
+        return None
     provider = TracerProvider(resource=Resource.create({"service.name": f"svc_{service}"}))
-    if os.environ.get("ERP_TRACE_CONSOLE") == "1":
-        provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
+    provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
     trace.set_tracer_provider(provider)
     return provider
 
 
-def server_interceptor(provider: TracerProvider) -> Any:
-    return aio_server_interceptor(tracer_provider=provider)  # type: ignore[no-untyped-call]
+def server_interceptors(provider: TracerProvider | None) -> list[Any]:
+    if provider is None:
+        return []
+    return [aio_server_interceptor(tracer_provider=provider)]  # type: ignore[no-untyped-call]
 
 
 def current_trace_id() -> str:
