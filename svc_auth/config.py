@@ -1,0 +1,44 @@
+"""svc_auth's own knobs, from the environment (ERP_AUTH_*), with safe defaults."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from svc_auth.domain.lockout import LockoutPolicy
+
+INVITATION_TTL = timedelta(days=7)
+RESET_TTL = timedelta(minutes=30)
+MAX_LIVE_RESET_TOKENS = 3
+# Retired signing keys stay in the JWKS this long past the access-token TTL, so a
+# token signed just before a rotation still verifies (plus clock skew slack).
+JWKS_GRACE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    access_ttl: timedelta = timedelta(minutes=15)
+    key_rotation: timedelta = timedelta(days=7)
+    lockout: LockoutPolicy = field(default_factory=LockoutPolicy)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> AuthConfig:
+        env = os.environ if env is None else env
+
+        def seconds(name: str, default: timedelta) -> timedelta:
+            value = env.get(name)
+            return timedelta(seconds=int(value)) if value else default
+
+        base = LockoutPolicy()
+        threshold = env.get("ERP_AUTH_LOCKOUT_THRESHOLD")
+        return cls(
+            access_ttl=seconds("ERP_AUTH_ACCESS_TTL_SECONDS", cls.access_ttl),
+            key_rotation=seconds("ERP_AUTH_KEY_ROTATION_SECONDS", cls.key_rotation),
+            lockout=LockoutPolicy(
+                threshold=int(threshold) if threshold else base.threshold,
+                window=seconds("ERP_AUTH_LOCKOUT_WINDOW_SECONDS", base.window),
+                duration=seconds("ERP_AUTH_LOCKOUT_SECONDS", base.duration),
+            ),
+        )

@@ -1,0 +1,1 @@
+"""Business rules of svc_auth: pure Python, no gRPC, no database."""

@@ -1,0 +1,195 @@
+"""Signing keys for access tokens: ES256 (P-256) pairs kept in the auth database,
+the private half encrypted with AES-256-GCM under a key-encryption key (KEK) that
+lives in a 0600 file beside the mesh's other secrets, never in the database. A
+stolen database dump therefore cannot mint tokens.
+
+Rotation: a new key signs from the moment it is made; retired keys keep
+verifying (and stay in the JWKS) for one access-token lifetime plus a grace, so
+no valid token is orphaned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from jwt.algorithms import ECAlgorithm
+
+from mesh.db import Database
+from mesh.ids import new_id
+from svc_auth.config import JWKS_GRACE
+from svc_auth.store import SigningKeyRow, SigningKeys
+
+KEK_FILE = "auth-kek.bin"
+_NONCE = 12
+_RELOAD_MIN_SECONDS = 1.0  # an unknown kid reloads from the DB at most this often
+
+
+def load_or_create_kek(certs: Path) -> bytes:
+    """The 32-byte KEK; created 0600 on first start (O_EXCL: never overwritten)."""
+    certs.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = certs / KEK_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        kek = path.read_bytes()
+        if len(kek) != 32:
+            raise RuntimeError(f"{path} is not a 32-byte key") from None
+        return kek
+    kek = AESGCM.generate_key(bit_length=256)
+    with os.fdopen(fd, "wb") as out:
+        out.write(kek)
+    return kek
+
+
+def _b64(n: int) -> str:
+    return base64.urlsafe_b64encode(n.to_bytes(32, "big")).rstrip(b"=").decode()
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    kid: str
+    private: ec.EllipticCurvePrivateKey
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class PublicKey:
+    kid: str
+    jwk: dict[str, str]
+    key: Any  # what PyJWT verifies with
+    created_at: datetime
+    retired_at: datetime | None
+
+
+class KeyStore:
+    """Signs with the current key; serves public keys to the verifier and JWKS.
+
+    Implements mesh.tokens.KeyProvider. Keys are cached in memory; an unknown kid
+    (a key made by another instance) triggers a reload from the database.
+    """
+
+    def __init__(self, db: Database, kek: bytes, access_ttl: timedelta) -> None:
+        self._db = db
+        self._aead = AESGCM(kek)
+        self._access_ttl = access_ttl
+        self._current: SigningKey | None = None
+        self._public: dict[str, PublicKey] = {}
+        self._loaded_at = 0.0
+        self._lock = asyncio.Lock()
+
+    # --- KeyProvider -------------------------------------------------------------
+
+    async def public_key(self, kid: str) -> Any | None:
+        known = self._public.get(kid)
+        if known is None and time.monotonic() - self._loaded_at >= _RELOAD_MIN_SECONDS:
+            await self.load()
+            known = self._public.get(kid)
+        return None if known is None else known.key
+
+    # --- signing -----------------------------------------------------------------
+
+    async def current(self) -> SigningKey:
+        if self._current is None:
+            await self.ensure_key()
+        assert self._current is not None
+        return self._current
+
+    def jwks(self, now: datetime | None = None) -> list[dict[str, str]]:
+        """The current key and keys retired less than access TTL + grace ago."""
+        now = now or datetime.now(UTC)
+        oldest = now - self._access_ttl - JWKS_GRACE
+        keys = [k for k in self._public.values() if k.retired_at is None or k.retired_at > oldest]
+        keys.sort(key=lambda k: k.created_at, reverse=True)
+        return [k.jwk for k in keys]
+
+    # --- lifecycle ---------------------------------------------------------------
+
+    async def load(self) -> None:
+        async with self._db.sessions() as session:
+            rows = await SigningKeys(session).newest_first()
+        self._public = {row.kid: self._public_of(row) for row in rows}
+        live = [row for row in rows if row.retired_at is None]
+        if live:
+            self._current = self._decrypt(live[0])
+        self._loaded_at = time.monotonic()
+
+    async def ensure_key(self) -> None:
+        """Load the keys; make the first one on a fresh database."""
+        await self.load()
+        if self._current is None:
+            await self.rotate_now()
+
+    async def rotate_now(self) -> SigningKey:
+        """Make a new signing key now; the previous ones only verify from here on."""
+        async with self._lock:
+            private = ec.generate_private_key(ec.SECP256R1())
+            now = datetime.now(UTC)
+            kid = new_id()
+            row = SigningKeyRow(
+                kid=kid,
+                private_key=self._encrypt(private),
+                public_jwk={**self._jwk_of(private), "kid": kid},
+                created_at=now,
+            )
+            async with self._db.transaction() as session:
+                keys = SigningKeys(session)
+                keys.add(row)
+                await session.flush()
+                await keys.retire_all_but(row.kid, now)
+            await self.load()
+            return await self.current()
+
+    async def rotate_if_due(self, max_age: timedelta) -> bool:
+        await self.load()
+        current = await self.current()
+        if datetime.now(UTC) - current.created_at < max_age:
+            return False
+        await self.rotate_now()
+        return True
+
+    # --- crypto ------------------------------------------------------------------
+
+    def _encrypt(self, private: ec.EllipticCurvePrivateKey) -> bytes:
+        der = private.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        nonce = os.urandom(_NONCE)
+        return nonce + self._aead.encrypt(nonce, der, b"erp-auth-signing-key")
+
+    def _decrypt(self, row: SigningKeyRow) -> SigningKey:
+        blob = row.private_key
+        der = self._aead.decrypt(blob[:_NONCE], blob[_NONCE:], b"erp-auth-signing-key")
+        private = serialization.load_der_private_key(der, password=None)
+        assert isinstance(private, ec.EllipticCurvePrivateKey)
+        return SigningKey(row.kid, private, row.created_at)
+
+    @staticmethod
+    def _jwk_of(private: ec.EllipticCurvePrivateKey) -> dict[str, str]:
+        numbers = private.public_key().public_numbers()
+        return {
+            "kty": "EC",
+            "crv": "P-256",
+            "x": _b64(numbers.x),
+            "y": _b64(numbers.y),
+            "alg": "ES256",
+            "use": "sig",
+        }
+
+    @staticmethod
+    def _public_of(row: SigningKeyRow) -> PublicKey:
+        jwk = dict(row.public_jwk)
+        key = ECAlgorithm.from_jwk(json.dumps(jwk))
+        return PublicKey(row.kid, jwk, key, row.created_at, row.retired_at)

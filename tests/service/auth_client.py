@@ -1,0 +1,121 @@
+"""Client-side helpers for the svc_auth service tests: sign-ups, bearer metadata,
+and reading google.rpc details out of a failed call."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+import nats
+from google.protobuf.message import Message
+from google.rpc import error_details_pb2, status_pb2
+from nats.js.errors import NotFoundError
+
+from erp.auth.v1 import auth_service_pb2 as pb
+from erp.auth.v1 import auth_service_pb2_grpc
+from erp.common.v1 import event_pb2
+
+PASSWORD = "correct horse battery staple"
+Stub = auth_service_pb2_grpc.AuthServiceStub
+
+
+def unique_email(prefix: str = "user") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"
+
+
+def bearer(token: str) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {token}"),)
+
+
+async def signup(
+    stub: Stub, email: str | None = None, tenant: str = "Acme Ltd"
+) -> pb.SignupResponse:
+    response: pb.SignupResponse = await stub.Signup(
+        pb.SignupRequest(
+            tenant_name=tenant, email=email or unique_email("owner"), password=PASSWORD
+        )
+    )
+    return response
+
+
+def status_details(error: grpc.aio.AioRpcError) -> status_pb2.Status:
+    for key, value in error.trailing_metadata() or ():
+        if key == "grpc-status-details-bin":
+            return status_pb2.Status.FromString(value)
+    raise AssertionError("no grpc-status-details-bin in the trailers")
+
+
+def bad_fields(error: grpc.aio.AioRpcError) -> set[str]:
+    """The field names of the google.rpc.BadRequest detail."""
+    for detail in status_details(error).details:
+        bad = error_details_pb2.BadRequest()
+        if detail.Unpack(bad):
+            return {v.field for v in bad.field_violations}
+    raise AssertionError("no BadRequest detail")
+
+
+def reason(error: grpc.aio.AioRpcError) -> str:
+    for detail in status_details(error).details:
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            return str(info.reason)
+    return ""
+
+
+def retry_seconds(error: grpc.aio.AioRpcError) -> int:
+    for detail in status_details(error).details:
+        retry = error_details_pb2.RetryInfo()
+        if detail.Unpack(retry):
+            return int(retry.retry_delay.seconds)
+    raise AssertionError("no RetryInfo detail")
+
+
+async def fails(call: Any, code: grpc.StatusCode) -> grpc.aio.AioRpcError:
+    """Await `call`, expect it to fail with `code`, return the error."""
+    try:
+        await call
+    except grpc.aio.AioRpcError as error:
+        assert error.code() == code, f"{error.code()}: {error.details()}"
+        return error
+    raise AssertionError(f"expected {code}")
+
+
+async def read_event(
+    nats_url: str,
+    subject: str,
+    payload: Message,
+    *,
+    match: Callable[[Any], bool],
+    within: float = 15.0,
+) -> event_pb2.EventEnvelope:
+    """The first event on JetStream under `subject` whose payload satisfies `match`.
+
+    Reads the stream from its start (an ordered consumer), so it does not matter
+    whether the relay published before or after we subscribed.
+    """
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        deadline = asyncio.get_running_loop().time() + within
+        while True:
+            try:
+                sub = await js.subscribe(subject, ordered_consumer=True)
+                break
+            except NotFoundError:  # the service has not created the stream yet
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
+        while True:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                raise AssertionError(f"no matching event on {subject}")
+            msg = await sub.next_msg(timeout=left)
+            envelope = event_pb2.EventEnvelope.FromString(msg.data)
+            envelope.payload.Unpack(payload)
+            if match(payload):
+                return envelope
+    finally:
+        await nc.close()

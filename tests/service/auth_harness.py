@@ -1,0 +1,116 @@
+"""Starting svc_auth in process for a test: databases (SQLite or a fresh PostgreSQL
+database), settings, and the client bundle the tests use."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import psycopg
+import pytest
+
+from erp.auth.v1 import auth_service_pb2_grpc
+from mesh.config import MeshPaths, ServiceSettings
+from mesh.server import RunningService, start
+from svc_auth.config import AuthConfig
+from svc_auth.service import AuthService
+
+PG_HOST, PG_PORT = "127.0.0.1", 5432
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _pg_user() -> str:
+    return os.environ.get("PGUSER") or os.environ.get("USER") or "postgres"
+
+
+def _pg_admin_url() -> str:
+    return f"postgresql://{_pg_user()}@{PG_HOST}:{PG_PORT}/postgres"
+
+
+class DatabaseFactory:
+    """Empty databases on demand; everything made is dropped by `cleanup`."""
+
+    def __init__(self) -> None:
+        self.dirs: list[Path] = []
+        self.pg_names: list[str] = []
+
+    def make(self, backend: str) -> str:
+        """The SQLAlchemy URL of a new, empty database."""
+        if backend == "sqlite":
+            folder = Path(tempfile.mkdtemp(prefix="erp-db-", dir="/tmp"))
+            self.dirs.append(folder)
+            return f"sqlite+aiosqlite:///{folder / 'auth.db'}"
+        if not answers(PG_HOST, PG_PORT):
+            pytest.skip("PostgreSQL does not answer on 127.0.0.1:5432")
+        name = f"erp_test_{uuid.uuid4().hex[:12]}_auth"
+        with psycopg.connect(_pg_admin_url(), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        self.pg_names.append(name)
+        return f"postgresql+psycopg://{_pg_user()}@{PG_HOST}:{PG_PORT}/{name}"
+
+    def cleanup(self) -> None:
+        for folder in self.dirs:
+            shutil.rmtree(folder, ignore_errors=True)
+        if self.pg_names:
+            with psycopg.connect(_pg_admin_url(), autocommit=True) as conn:
+                for name in self.pg_names:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass
+class Auth:
+    """One running svc_auth and a client to it."""
+
+    backend: str
+    service: AuthService
+    running: RunningService
+    settings: ServiceSettings
+    channel: grpc.aio.Channel
+    stub: auth_service_pb2_grpc.AuthServiceStub
+    nats_url: str
+
+    async def close(self) -> None:
+        await self.channel.close()
+        await self.running.stop(grace=0.5)
+
+
+def settings_for(home: MeshPaths, database_url: str, nats_url: str) -> ServiceSettings:
+    return ServiceSettings(
+        name="auth",
+        home=home.home,
+        socket=home.socket("auth"),
+        database_url=database_url,
+        nats_url=nats_url,
+        tcp_port=0,
+        outbound=None,
+        metrics_port=None,
+    )
+
+
+async def start_auth(
+    backend: str, settings: ServiceSettings, config: AuthConfig | None = None
+) -> Auth:
+    service = AuthService(config or AuthConfig())
+    running = await start(service.definition(), settings)
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.tcp_port}")
+    stub = auth_service_pb2_grpc.AuthServiceStub(channel)
+    return Auth(backend, service, running, settings, channel, stub, settings.nats_url or "")
+
+
+def new_home() -> MeshPaths:
+    # Short path: unix socket paths are limited to 107 bytes.
+    return MeshPaths(Path(tempfile.mkdtemp(prefix="erp-", dir="/tmp"))).ensure()
