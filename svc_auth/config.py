@@ -22,6 +22,8 @@ class AuthConfig:
     access_ttl: timedelta = timedelta(minutes=15)
     key_rotation: timedelta = timedelta(days=7)
     lockout: LockoutPolicy = field(default_factory=LockoutPolicy)
+    # How long GetMe may answer from memory; writes in this process drop entries at once.
+    profile_cache_seconds: float = 5.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AuthConfig:
@@ -36,6 +38,9 @@ class AuthConfig:
         return cls(
             access_ttl=seconds("ERP_AUTH_ACCESS_TTL_SECONDS", cls.access_ttl),
             key_rotation=seconds("ERP_AUTH_KEY_ROTATION_SECONDS", cls.key_rotation),
+            profile_cache_seconds=float(
+                env.get("ERP_AUTH_PROFILE_CACHE_SECONDS", cls.profile_cache_seconds)
+            ),
             lockout=LockoutPolicy(
                 threshold=int(threshold) if threshold else base.threshold,
                 window=seconds("ERP_AUTH_LOCKOUT_WINDOW_SECONDS", base.window),

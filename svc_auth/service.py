@@ -13,6 +13,7 @@ from mesh.server import Runtime, ServiceDefinition
 from mesh.tokens import KeyProvider
 from svc_auth.api import AuthApi
 from svc_auth.app.common import Deps
+from svc_auth.app.profiles import ProfileCache
 from svc_auth.config import AuthConfig
 from svc_auth.keys import KeyStore, load_or_create_kek
 from svc_auth.passwords import Passwords
@@ -56,6 +57,7 @@ class AuthService:
             issuer=TokenIssuer(self._keys, self.config.access_ttl),
             passwords=Passwords(),
             config=self.config,
+            profiles=ProfileCache(self.config.profile_cache_seconds),
         )
         auth_service_pb2_grpc.add_AuthServiceServicer_to_server(AuthApi(deps), runtime.server)
         return self._keys

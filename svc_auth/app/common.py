@@ -15,6 +15,7 @@ from erp.auth.v1 import auth_pb2
 from mesh.context import current_principal
 from mesh.db import Database
 from mesh.ids import new_id
+from svc_auth.app.profiles import ProfileCache
 from svc_auth.config import AuthConfig
 from svc_auth.keys import KeyStore
 from svc_auth.passwords import Passwords
@@ -32,6 +33,7 @@ class Deps:
     issuer: TokenIssuer
     passwords: Passwords
     config: AuthConfig
+    profiles: ProfileCache
 
 
 @dataclass(frozen=True)

@@ -135,4 +135,5 @@ async def accept_invitation(deps: Deps, given: AcceptInput) -> SignedIn:
             touched(user, user.id, at)
             signed_in = await open_session(deps, session, user)
             audit(session, A.AUDIT_EVENT_KIND_INVITE_ACCEPTED, actor=user.id, subject_id=user.id)
+    deps.profiles.drop(user.tenant_id, user.id)
     return signed_in

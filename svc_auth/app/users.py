@@ -159,6 +159,7 @@ async def deactivate(deps: Deps, user_id: str) -> UserRow:
         await Sessions(session).revoke_all_of(user.id, at)
         await events.user_deactivated(session, user.id, user.tenant_id)
         audit(session, A.AUDIT_EVENT_KIND_USER_DEACTIVATED, subject_id=user.id)
+    deps.profiles.drop(user.tenant_id, user.id)
     return user
 
 
@@ -190,6 +191,7 @@ async def set_roles(deps: Deps, user_id: str, wanted: Sequence[str]) -> UserRow:
             subject_id=user.id,
             detail=f"{','.join(sorted(current))} -> {','.join(sorted(names))}",
         )
+    deps.profiles.drop(user.tenant_id, user.id)
     return user
 
 
@@ -205,9 +207,13 @@ class Me:
 
 async def me(deps: Deps) -> Me:
     principal = require_principal()
-    async with deps.db.sessions() as session:
-        if principal.kind == "api_key":
+    if principal.kind == "api_key":
+        async with deps.db.sessions() as session:
             key = await ApiKeys(session).get(principal.subject)
-            return Me(principal.tenant_id, principal.permissions, api_key=key)
-        user = await Users(session).get_with_roles(principal.subject)
+        return Me(principal.tenant_id, principal.permissions, api_key=key)
+    user = deps.profiles.get(principal.tenant_id, principal.subject)
+    if user is None:
+        async with deps.db.sessions() as session:
+            user = await Users(session).get_with_roles(principal.subject)
+        deps.profiles.put(user)
     return Me(principal.tenant_id, principal.permissions, user=user)

@@ -68,7 +68,7 @@ async def test_private_keys_are_encrypted_at_rest(auth: Auth) -> None:
         assert b"PRIVATE" not in row.private_key and "d" not in row.public_jwk
 
 
-async def test_get_me_is_one_query(auth: Auth) -> None:
+async def test_get_me_is_one_query_then_none_while_cached(auth: Auth) -> None:
     up = await signup(auth.stub)
     engine = auth.running.runtime.db.engine.sync_engine
     statements: list[str] = []
@@ -76,14 +76,18 @@ async def test_get_me_is_one_query(auth: Auth) -> None:
     def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         statements.append(statement)
 
+    def selects() -> list[str]:
+        # Ignore the outbox relay, which shares the engine and may poll meanwhile.
+        return [s for s in statements if "mesh_outbox" not in s]
+
     event.listen(engine, "before_cursor_execute", count)
     try:
         await auth.stub.GetMe(pb.GetMeRequest(), metadata=bearer(up.tokens.access_token))
+        assert len(selects()) == 1, statements
+        await auth.stub.GetMe(pb.GetMeRequest(), metadata=bearer(up.tokens.access_token))
+        assert len(selects()) == 1, statements  # the second answer came from the cache
     finally:
         event.remove(engine, "before_cursor_execute", count)
-    # Ignore the outbox relay, which shares the engine and may poll meanwhile.
-    selects = [s for s in statements if "mesh_outbox" not in s]
-    assert len(selects) == 1, statements
 
 
 async def test_restart_keeps_data_and_keys(fresh_database: tuple[str, str], nats_url: str) -> None:
