@@ -81,6 +81,12 @@ class FailedPrecondition(DomainError):
     code = grpc.StatusCode.FAILED_PRECONDITION
 
 
+class Aborted(DomainError):
+    """A concurrent change won; retrying the same call is safe."""
+
+    code = grpc.StatusCode.ABORTED
+
+
 class Unauthenticated(DomainError):
     code = grpc.StatusCode.UNAUTHENTICATED
 

@@ -1,22 +1,39 @@
 """Idempotent create calls: the first answer for (tenant, method, key) is stored in
-the same transaction as the write and replayed for every retry with that key."""
+the same transaction as the write and replayed for every retry with that key.
+
+The key is bound to the request: the same key with a different request is an
+error, not a silent replay. Two concurrent calls with one key cannot both write:
+the loser's transaction rolls back with ABORTED, and its retry gets the replay.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TypeVar
 
 from google.protobuf.message import Message
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mesh.context import current_tenant
-from mesh.errors import InvalidArgument
+from mesh.errors import Aborted, InvalidArgument
 from mesh.tables import MeshTables
 
 R = TypeVar("R", bound=Message)
 MAX_KEY_LENGTH = 200
+KEY_FIELD = "idempotency_key"
+
+
+def request_digest(request: Message) -> str:
+    """Hash of the request without its idempotency key (deterministic encoding)."""
+    copy = type(request)()
+    copy.CopyFrom(request)
+    if KEY_FIELD in copy.DESCRIPTOR.fields_by_name:
+        copy.ClearField(KEY_FIELD)
+    return hashlib.sha256(copy.SerializeToString(deterministic=True)).hexdigest()
 
 
 async def once(
@@ -25,31 +42,52 @@ async def once(
     *,
     method: str,
     key: str,
+    request: Message,
     response_type: type[R],
     run: Callable[[], Awaitable[R]],
+    keep: Callable[[R], R] | None = None,
 ) -> R:
-    """Run `run` unless `key` was seen for this method; an empty key always runs."""
+    """Run `run` unless `key` was seen for this method; an empty key always runs.
+
+    `keep` trims what is stored for replays (a secret shown once is not kept).
+    """
     if not key:
         return await run()
     if len(key) > MAX_KEY_LENGTH:
-        raise InvalidArgument.one("idempotency_key", f"at most {MAX_KEY_LENGTH} characters")
+        raise InvalidArgument.one(KEY_FIELD, f"at most {MAX_KEY_LENGTH} characters")
     table = tables.idempotency
     tenant = current_tenant()
-    stored = await session.scalar(
-        select(table.c.response).where(
-            table.c.tenant_id == tenant, table.c.method == method, table.c.idempotency_key == key
+    digest = request_digest(request)
+    stored = (
+        await session.execute(
+            select(table.c.response, table.c.request_hash).where(
+                table.c.tenant_id == tenant,
+                table.c.method == method,
+                table.c.idempotency_key == key,
+            )
         )
-    )
+    ).first()
     if stored is not None:
-        return response_type.FromString(stored)
+        if stored.request_hash != digest:
+            raise InvalidArgument.one(KEY_FIELD, "already used with a different request")
+        return response_type.FromString(stored.response)
     response = await run()
-    await session.execute(
-        table.insert().values(
-            tenant_id=tenant,
-            method=method,
-            idempotency_key=key,
-            response=response.SerializeToString(),
-            created_at=datetime.now(UTC),
+    kept = keep(response) if keep else response
+    await session.flush()  # the call's own conflicts surface here, not as ours below
+    try:
+        await session.execute(
+            table.insert().values(
+                tenant_id=tenant,
+                method=method,
+                idempotency_key=key,
+                request_hash=digest,
+                response=kept.SerializeToString(),
+                created_at=datetime.now(UTC),
+            )
         )
-    )
+    except IntegrityError:
+        raise Aborted(
+            "a request with this idempotency key is in flight; retry to get its answer",
+            reason="IDEMPOTENCY_CONFLICT",
+        ) from None
     return response

@@ -53,6 +53,7 @@ def mesh_tables(metadata: MetaData) -> MeshTables:
         Column("tenant_id", String(36), primary_key=True),
         Column("method", String(200), primary_key=True),
         Column("idempotency_key", String(200), primary_key=True),
+        Column("request_hash", String(64), nullable=False),  # same key, other request: refused
         Column("response", LargeBinary, nullable=False),
         Column("created_at", UtcDateTime, nullable=False),
     )

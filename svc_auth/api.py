@@ -135,6 +135,7 @@ class AuthApi(auth_service_pb2_grpc.AuthServiceServicer):
             Replay(
                 _PATH + "InviteUser",
                 request.idempotency_key,
+                request,
                 pb.InviteUserResponse,
                 lambda row: pb.InviteUserResponse(user=convert.user(row)),
             ),
@@ -179,6 +180,7 @@ class AuthApi(auth_service_pb2_grpc.AuthServiceServicer):
             Replay(
                 _PATH + "CreateRole",
                 request.idempotency_key,
+                request,
                 pb.CreateRoleResponse,
                 lambda row: pb.CreateRoleResponse(role=convert.role(row)),
             ),
@@ -224,10 +226,13 @@ class AuthApi(auth_service_pb2_grpc.AuthServiceServicer):
             Replay(
                 _PATH + "CreateApiKey",
                 request.idempotency_key,
+                request,
                 pb.CreateApiKeyResponse,
                 lambda issued: pb.CreateApiKeyResponse(
                     api_key=convert.api_key(issued.key), secret=issued.secret
                 ),
+                # A retry gets the same key but not its secret: secrets are never at rest.
+                keep=lambda answer: pb.CreateApiKeyResponse(api_key=answer.api_key),
             ),
         )
 

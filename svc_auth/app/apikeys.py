@@ -11,12 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from erp.auth.v1 import auth_pb2
 from mesh.context import require_principal
 from mesh.errors import Violations
-from mesh.idempotency import once
 from mesh.ids import new_id
-from svc_auth.app.common import Deps, R, Replay, audit, created, now, touched
+from svc_auth.app.common import Deps, R, Replay, audit, created, now, replayable, touched
 from svc_auth.domain import apikeys, roles
 from svc_auth.domain.secrets import ApiKeySecret, digest, new_token
-from svc_auth.store import TABLES, ApiKeyRow, ApiKeys
+from svc_auth.store import ApiKeyRow, ApiKeys
 
 A = auth_pb2.AuditEventKind
 
@@ -60,14 +59,7 @@ async def create(deps: Deps, given: ApiKeyInput, replay: Replay[R, IssuedKey]) -
         return replay.render(IssuedKey(key, secret.render()))
 
     async with deps.db.transaction() as session:
-        return await once(
-            session,
-            TABLES,
-            method=replay.method,
-            key=replay.key,
-            response_type=replay.response_type,
-            run=lambda: run(session),
-        )
+        return await replayable(session, replay, lambda: run(session))
 
 
 async def page(deps: Deps, after: str, limit: int) -> list[ApiKeyRow]:

@@ -3,7 +3,7 @@ the "commit, then fail" pattern for failures that must leave a trace."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -14,12 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from erp.auth.v1 import auth_pb2
 from mesh.context import current_principal
 from mesh.db import Database
+from mesh.idempotency import once
 from mesh.ids import new_id
 from svc_auth.app.profiles import ProfileCache
 from svc_auth.config import AuthConfig
 from svc_auth.keys import KeyStore
 from svc_auth.passwords import Passwords
-from svc_auth.store import AuditLog, AuditRow
+from svc_auth.store import TABLES, AuditLog, AuditRow
 from svc_auth.tokens import TokenIssuer
 
 R = TypeVar("R", bound=Message)
@@ -43,8 +44,26 @@ class Replay(Generic[R, T]):
 
     method: str
     key: str
+    request: Message
     response_type: type[R]
     render: Callable[[T], R]
+    keep: Callable[[R], R] | None = None  # trims what is stored (secrets shown once)
+
+
+async def replayable(
+    session: AsyncSession, replay: Replay[R, T], run: Callable[[], Awaitable[R]]
+) -> R:
+    """Run a create once per idempotency key, inside the caller's transaction."""
+    return await once(
+        session,
+        TABLES,
+        method=replay.method,
+        key=replay.key,
+        request=replay.request,
+        response_type=replay.response_type,
+        run=run,
+        keep=replay.keep,
+    )
 
 
 def now() -> datetime:

@@ -12,11 +12,10 @@ from erp.auth.v1 import auth_pb2
 from mesh import contracts
 from mesh.context import require_principal
 from mesh.errors import AlreadyExists, FailedPrecondition, Violations
-from mesh.idempotency import once
 from mesh.ids import new_id
-from svc_auth.app.common import Deps, R, Replay, audit, created, now
+from svc_auth.app.common import Deps, R, Replay, audit, created, now, replayable
 from svc_auth.domain import roles as rules
-from svc_auth.store import TABLES, RoleRow, Roles
+from svc_auth.store import RoleRow, Roles
 
 A = auth_pb2.AuditEventKind
 _ORDER = {name: i for i, name in enumerate(rules.BUILTIN_ROLES)}
@@ -66,14 +65,7 @@ async def create(deps: Deps, given: RoleInput, replay: Replay[R, RoleRow]) -> R:
 
     try:
         async with deps.db.transaction() as session:
-            return await once(
-                session,
-                TABLES,
-                method=replay.method,
-                key=replay.key,
-                response_type=replay.response_type,
-                run=lambda: run(session),
-            )
+            return await replayable(session, replay, lambda: run(session))
     except IntegrityError:
         raise _role_taken(given.name) from None
 

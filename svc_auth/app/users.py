@@ -16,17 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from erp.auth.v1 import auth_pb2
 from mesh.context import require_principal
 from mesh.errors import PermissionDenied, Violations
-from mesh.idempotency import once
 from mesh.ids import new_id
 from svc_auth import convert, events
 from svc_auth.app.accounts import email_conflict, email_taken
-from svc_auth.app.common import Deps, R, Replay, audit, created, now, touched
+from svc_auth.app.common import Deps, R, Replay, audit, created, now, replayable, touched
 from svc_auth.config import INVITATION_TTL
 from svc_auth.domain import roles as rules
 from svc_auth.domain import validation
 from svc_auth.domain.secrets import digest, new_token
 from svc_auth.store import (
-    TABLES,
     ApiKeyRow,
     ApiKeys,
     Directory,
@@ -117,14 +115,7 @@ async def invite(deps: Deps, given: InviteInput, replay: Replay[R, UserRow]) -> 
 
     try:
         async with deps.db.transaction() as session:
-            return await once(
-                session,
-                TABLES,
-                method=replay.method,
-                key=replay.key,
-                response_type=replay.response_type,
-                run=lambda: run(session),
-            )
+            return await replayable(session, replay, lambda: run(session))
     except IntegrityError as error:
         raise email_conflict(error) from None
 

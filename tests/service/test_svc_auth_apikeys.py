@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import grpc
@@ -9,8 +10,10 @@ import jwt
 from auth_client import bad_fields, bearer, fails, reason, signup  # type: ignore[import-not-found]
 from auth_harness import Auth  # type: ignore[import-not-found]
 from google.protobuf import timestamp_pb2
+from sqlalchemy import select
 
 from erp.auth.v1 import auth_service_pb2 as pb
+from svc_auth.store import TABLES
 
 
 async def test_api_key_lifecycle(auth: Auth) -> None:
@@ -114,6 +117,45 @@ async def test_create_api_key_idempotency(auth: Auth) -> None:
     request = pb.CreateApiKeyRequest(name="ci", permissions=["*"], idempotency_key="k-1")
     first = await auth.stub.CreateApiKey(request, metadata=token)
     again = await auth.stub.CreateApiKey(request, metadata=token)
-    assert again == first
+    assert first.secret
+    # the same key, but the secret is shown once only: it is never kept at rest
+    assert again.api_key == first.api_key and again.secret == ""
     listed = await auth.stub.ListApiKeys(pb.ListApiKeysRequest(), metadata=token)
     assert len(listed.api_keys) == 1
+    async with auth.running.runtime.db.sessions() as session:
+        stored = (await session.execute(select(TABLES.idempotency.c.response))).scalars().all()
+    assert stored and all(first.secret.encode() not in row for row in stored)
+
+
+async def test_idempotency_key_reused_with_another_request_is_refused(auth: Auth) -> None:
+    owner = await signup(auth.stub)
+    token = bearer(owner.tokens.access_token)
+    request = pb.CreateApiKeyRequest(name="ci", permissions=["*"], idempotency_key="k-2")
+    await auth.stub.CreateApiKey(request, metadata=token)
+    request.name = "something else"
+    error = await fails(
+        auth.stub.CreateApiKey(request, metadata=token), grpc.StatusCode.INVALID_ARGUMENT
+    )
+    assert bad_fields(error) == {"idempotency_key"}
+    listed = await auth.stub.ListApiKeys(pb.ListApiKeysRequest(), metadata=token)
+    assert [k.name for k in listed.api_keys] == ["ci"]
+
+
+async def test_concurrent_calls_with_one_idempotency_key_create_one_key(auth: Auth) -> None:
+    owner = await signup(auth.stub)
+    token = bearer(owner.tokens.access_token)
+    request = pb.CreateApiKeyRequest(name="race", permissions=["*"], idempotency_key="k-race")
+    outcomes = await asyncio.gather(
+        *(auth.stub.CreateApiKey(request, metadata=token) for _ in range(4)),
+        return_exceptions=True,
+    )
+    for outcome in outcomes:
+        if isinstance(outcome, grpc.aio.AioRpcError):
+            # the losers are told to retry, never an internal error
+            assert outcome.code() is grpc.StatusCode.ABORTED, outcome
+    answered = [o for o in outcomes if not isinstance(o, BaseException)]
+    assert answered and len({a.api_key.api_key_id for a in answered}) == 1
+    listed = await auth.stub.ListApiKeys(pb.ListApiKeysRequest(), metadata=token)
+    assert [k.name for k in listed.api_keys] == ["race"]
+    retry = await auth.stub.CreateApiKey(request, metadata=token)
+    assert retry.api_key.api_key_id == answered[0].api_key.api_key_id

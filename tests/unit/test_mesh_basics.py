@@ -67,3 +67,14 @@ def test_paging_rejects_negative_size() -> None:
     with pytest.raises(InvalidArgument) as caught:
         paging.parse(paging_pb2.PageRequest(page_size=-1))
     assert caught.value.violations[0].field == "page.page_size"
+
+
+def test_request_digest_ignores_only_the_idempotency_key() -> None:
+    from erp.auth.v1 import auth_service_pb2 as pb
+    from mesh.idempotency import request_digest
+
+    first = pb.CreateRoleRequest(name="a", permissions=["x.y.z"], idempotency_key="k1")
+    same = pb.CreateRoleRequest(name="a", permissions=["x.y.z"], idempotency_key="k2")
+    other = pb.CreateRoleRequest(name="b", permissions=["x.y.z"], idempotency_key="k1")
+    assert request_digest(first) == request_digest(same)
+    assert request_digest(first) != request_digest(other)

@@ -125,6 +125,7 @@ def upgrade() -> None:
     sa.Column('tenant_id', sa.String(length=36), nullable=False),
     sa.Column('method', sa.String(length=200), nullable=False),
     sa.Column('idempotency_key', sa.String(length=200), nullable=False),
+    sa.Column('request_hash', sa.String(length=64), nullable=False),
     sa.Column('response', sa.LargeBinary(), nullable=False),
     sa.Column('created_at', mesh.db.UtcDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('tenant_id', 'method', 'idempotency_key')
