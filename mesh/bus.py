@@ -17,6 +17,7 @@ from mesh.events import stream_name
 
 log = logging.getLogger("mesh.bus")
 DUPLICATE_WINDOW_SECONDS = 120.0
+ERROR_LOG_EVERY_SECONDS = 30.0
 
 
 class Bus:
@@ -28,6 +29,7 @@ class Bus:
         self.ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._on_ready: list[Callable[[], None]] = []
+        self._last_error_log = float("-inf")
 
     def on_ready(self, callback: Callable[[], None]) -> None:
         self._on_ready.append(callback)
@@ -66,7 +68,11 @@ class Bus:
 
     # nats-py prints tracebacks unless given callbacks; one JSON log line each instead.
     async def _error(self, error: Exception) -> None:
-        log.warning("nats error", extra={"error": str(error) or type(error).__name__})
+        # While NATS is away this fires on every reconnect try: say it every 30 s at most.
+        now = asyncio.get_running_loop().time()
+        if now - self._last_error_log >= ERROR_LOG_EVERY_SECONDS:
+            self._last_error_log = now
+            log.warning("nats error", extra={"error": str(error) or type(error).__name__})
 
     async def _disconnected(self) -> None:
         log.warning("nats disconnected; events wait in the outbox", extra={"url": self.url})

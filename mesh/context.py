@@ -27,6 +27,7 @@ class RequestInfo:
     method: str
     correlation_id: str
     trace_id: str = ""
+    traceparent: str = ""  # the caller's W3C header, carried into events
     peer_service: str = ""  # SPIFFE id of the calling sidecar, when known
 
 

@@ -61,7 +61,7 @@ def make_envelope(
         actor=actor or _actor(),
         correlation_id=request.correlation_id if request else "",
         causation_id=request.correlation_id if request else "",
-        traceparent=current_traceparent(),
+        traceparent=current_traceparent() or (request.traceparent if request else ""),
         schema_version=1,
         payload=packed,
         aggregate_id=aggregate_id,

@@ -91,6 +91,7 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                     method=method,
                     correlation_id=correlation_id,
                     trace_id=current_trace_id() or _trace_id(metadata.get("traceparent", "")),
+                    traceparent=metadata.get("traceparent", ""),
                     peer_service=_peer_spiffe_id(metadata.get("x-forwarded-client-cert", "")),
                 )
             )

@@ -6,7 +6,7 @@ import dataclasses
 import uuid
 
 import pytest
-from events_probe import find_event  # type: ignore[import-not-found]
+from jetstream_probe import read_event  # type: ignore[import-not-found]
 from real_mesh import PASSWORD, RunningMesh  # type: ignore[import-not-found]
 
 from erp.auth.v1 import auth_pb2
@@ -20,11 +20,12 @@ async def _invited_member(running_mesh: RunningMesh, owner_token: str) -> str:
     invite = running_mesh.call("POST", "/v1/auth/users", {"email": email}, owner_token)
     assert invite.status == 200, invite
     assert invite.body["user"]["status"] == "USER_STATUS_INVITED"
-    _, invited = await find_event(
+    invited = auth_pb2.UserInvited()
+    await read_event(
         running_mesh.nats_url,
         "erp.auth.*.user.invited",
-        auth_pb2.UserInvited,
-        lambda e: e.user.email == email,
+        invited,
+        match=lambda e: e.user.email == email,
     )
     accepted = running_mesh.call(
         "POST",
@@ -50,11 +51,12 @@ async def test_member_calling_an_admin_rpc_is_403(running_mesh: RunningMesh) -> 
 async def test_events_published_for_signup(running_mesh: RunningMesh) -> None:
     owner = running_mesh.signup("Evented")
     tenant_id = owner["tenant"]["tenant_id"]
-    envelope, created = await find_event(
+    created = auth_pb2.TenantCreated()
+    envelope = await read_event(
         running_mesh.nats_url,
         f"erp.auth.{tenant_id}.tenant.created",
-        auth_pb2.TenantCreated,
-        lambda e: e.tenant.tenant_id == tenant_id,
+        created,
+        match=lambda e: e.tenant.tenant_id == tenant_id,
     )
     assert envelope.event_type == "auth.tenant.created"
     assert envelope.tenant_id == tenant_id and envelope.source == "auth"

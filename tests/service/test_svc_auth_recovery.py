@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import grpc
-from auth_client import PASSWORD, bad_fields, bearer, fails, read_event, signup, unique_email  # type: ignore[import-not-found]
+from auth_client import PASSWORD, bad_fields, bearer, fails, signup, unique_email  # type: ignore[import-not-found]
 from auth_harness import Auth  # type: ignore[import-not-found]
+from jetstream_probe import read_event  # type: ignore[import-not-found]
 
 from erp.auth.v1 import auth_pb2
 from erp.auth.v1 import auth_service_pb2 as pb

@@ -8,12 +8,12 @@ from auth_client import (  # type: ignore[import-not-found]
     bad_fields,
     bearer,
     fails,
-    read_event,
     reason,
     signup,
     unique_email,
 )
 from auth_harness import Auth  # type: ignore[import-not-found]
+from jetstream_probe import read_event  # type: ignore[import-not-found]
 
 from erp.auth.v1 import auth_pb2
 from erp.auth.v1 import auth_service_pb2 as pb
