@@ -159,6 +159,7 @@ def main() -> None:
             "ERP_HOME": str(home),
             "ERP_EDGE_PORT": str(edge_port),
             "ERP_EDGE_RATE_LIMIT": "1000000",  # measure the edge, not its limiter
+            "ERP_EDGE_RATE_LIMIT_TOTAL": "1000000",
         }
         env.pop("ERP_DATABASE_URL", None)
         os.environ.update({k: env[k] for k in ("ERP_HOME", "ERP_EDGE_PORT")})

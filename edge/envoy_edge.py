@@ -39,11 +39,15 @@ PLATFORM_PREFIXES = ("/grpc.reflection.", "/grpc.health.v1.")
 # HTTP status of an Envoy-made reply -> the gRPC code its JSON body carries.
 STATUS_TO_GRPC = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 413: 8, 429: 8, 501: 12, 503: 14, 504: 4}
 GRPC_UNKNOWN = 2
+# Client addresses with a bucket of their own; the least recently seen make room.
+MAX_TRACKED_CLIENTS = 10_000
+CLIENT_RPS = 2000  # requests per second one client address may make
+TOTAL_RPS = 20000  # requests per second the whole edge admits
 
 
 @dataclass(frozen=True)
 class RateLimit:
-    """Token bucket of the edge's local rate limit."""
+    """Token bucket of the edge's local rate limit, per client address."""
 
     max_tokens: int
     tokens_per_fill: int
@@ -54,9 +58,9 @@ class RateLimit:
         return cls(max_tokens=burst or 2 * rate, tokens_per_fill=rate, fill_interval_s=1.0)
 
     @classmethod
-    def from_env(cls) -> RateLimit:
-        """ERP_EDGE_RATE_LIMIT requests per second (default 2000, burst twice that)."""
-        return cls.per_second(int(os.environ.get("ERP_EDGE_RATE_LIMIT", "2000")))
+    def from_env(cls, variable: str, default_per_second: int) -> RateLimit:
+        """`variable` requests per second (burst twice that)."""
+        return cls.per_second(int(os.environ.get(variable, str(default_per_second))))
 
 
 def _cors_origins_from_env() -> tuple[str, ...]:
@@ -72,7 +76,9 @@ class EdgeSettings:
     admin_port: int = 0
     address: str = "127.0.0.1"
     cors_origins: tuple[str, ...] = ("*",)
-    rate_limit: RateLimit = field(default_factory=lambda: RateLimit.per_second(2000))
+    # Per client address, and for the whole edge (every request takes from both).
+    rate_limit: RateLimit = field(default_factory=lambda: RateLimit.per_second(CLIENT_RPS))
+    total_rate_limit: RateLimit = field(default_factory=lambda: RateLimit.per_second(TOTAL_RPS))
     # Where jwt_authn fetches the JWKS: normally this edge itself (None = same port).
     jwks_port: int | None = None
     descriptor: Path = contracts.DESCRIPTOR_SET_PATH
@@ -84,7 +90,8 @@ class EdgeSettings:
             admin_port=admin_port,
             address=os.environ.get("ERP_EDGE_ADDRESS", "127.0.0.1"),
             cors_origins=_cors_origins_from_env(),
-            rate_limit=RateLimit.from_env(),
+            rate_limit=RateLimit.from_env("ERP_EDGE_RATE_LIMIT", CLIENT_RPS),
+            total_rate_limit=RateLimit.from_env("ERP_EDGE_RATE_LIMIT_TOTAL", TOTAL_RPS),
         )
 
     @property
@@ -176,18 +183,30 @@ def _jwt_authn(settings: EdgeSettings) -> Json:
     }
 
 
-def _local_ratelimit(limit: RateLimit) -> Json:
+def _bucket(limit: RateLimit) -> Json:
+    return {
+        "max_tokens": limit.max_tokens,
+        "tokens_per_fill": limit.tokens_per_fill,
+        "fill_interval": _duration(limit.fill_interval_s),
+    }
+
+
+def _local_ratelimit(per_client: RateLimit, total: RateLimit) -> Json:
+    """A token bucket per client address, so a noisy client cannot lock out the rest,
+    and one for the whole edge; a request must find a token in both."""
     always = {"default_value": {"numerator": 100, "denominator": "HUNDRED"}}
     return {
         "name": "envoy.filters.http.local_ratelimit",
         "typed_config": {
             "@type": TYPE + "envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
             "stat_prefix": "edge_rate_limit",
-            "token_bucket": {
-                "max_tokens": limit.max_tokens,
-                "tokens_per_fill": limit.tokens_per_fill,
-                "fill_interval": _duration(limit.fill_interval_s),
-            },
+            "token_bucket": _bucket(total),
+            # An entry without a value is a wildcard: a bucket per distinct address.
+            "descriptors": [
+                {"entries": [{"key": "remote_address"}], "token_bucket": _bucket(per_client)}
+            ],
+            "max_dynamic_descriptors": MAX_TRACKED_CLIENTS,
+            "rate_limits": [{"actions": [{"remote_address": {}}]}],
             "filter_enabled": {**always, "runtime_key": "edge_rate_limit_enabled"},
             "filter_enforced": {**always, "runtime_key": "edge_rate_limit_enforced"},
             "rate_limited_as_resource_exhausted": True,
@@ -296,7 +315,7 @@ def edge_bootstrap(
             _cors_filter(),
             _transcoder(settings.descriptor),
             _jwt_authn(settings),
-            _local_ratelimit(settings.rate_limit),
+            _local_ratelimit(settings.rate_limit, settings.total_rate_limit),
         ],
         codec_type="AUTO",
         local_reply_config=_local_reply_config(),

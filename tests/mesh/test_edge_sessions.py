@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import http.client
+import json
 import uuid
 
 import pytest
 from jetstream_probe import read_event  # type: ignore[import-not-found]
 from real_mesh import PASSWORD, RunningMesh  # type: ignore[import-not-found]
 
+from edge.envoy_edge import EdgeSettings, RateLimit, edge_bootstrap
 from erp.auth.v1 import auth_pb2
+from mesh.envoy import write_bootstrap
+from mesh.pki import ensure_pki
+from mesh.ports import free_ports
 
 pytestmark = pytest.mark.mesh
 
@@ -126,28 +132,58 @@ def test_api_key_works_and_can_be_revoked(running_mesh: RunningMesh) -> None:
     assert running_mesh.call("POST", "/v1/auth/token", {"api_key": secret}).status == 401
 
 
-def test_rate_limit_answers_429_json(running_mesh: RunningMesh, run_envoy: object) -> None:
-    """A second edge over the same sidecars with a tiny bucket: the limiter, not the app."""
-    from edge.envoy_edge import EdgeSettings, RateLimit, edge_bootstrap
-    from mesh.envoy import write_bootstrap
-    from mesh.pki import ensure_pki
-    from mesh.ports import free_ports
-
+def _limited_edge(
+    running_mesh: RunningMesh, run_envoy: object, per_client: RateLimit, total: RateLimit
+) -> int:
+    """A second edge over the same sidecars with tiny buckets: the limiter, not the app."""
     port, admin = free_ports(2)
     settings = dataclasses.replace(
         EdgeSettings.from_env(admin_port=admin, port=port),
-        rate_limit=RateLimit(2, 2, 60.0),
-        jwks_port=running_mesh.edge_port,  # its own bucket is too small to feed jwt_authn too
+        rate_limit=per_client,
+        total_rate_limit=total,
+        jwks_port=running_mesh.edge_port,  # its own buckets are too small to feed jwt_authn
     )
     certs = ensure_pki(running_mesh.paths, ["edge"])["edge"]
     inbound = {"auth": running_mesh.ports["auth.inbound"]}
     config = write_bootstrap(
-        running_mesh.paths.envoy / "edge-limited.json", edge_bootstrap(settings, certs, inbound)
+        running_mesh.paths.envoy / f"edge-limited-{port}.json",
+        edge_bootstrap(settings, certs, inbound),
     )
     run_envoy(config, admin)  # type: ignore[operator]
-    replies = [running_mesh.call("GET", "/v1/auth/jwks", port=port) for _ in range(4)]
-    assert [r.status for r in replies[:2]] == [200, 200]
-    limited = replies[-1]
-    assert limited.status == 429
-    assert limited.content_type.startswith("application/json")
-    assert limited.body["code"] == 8
+    return port
+
+
+def _get_jwks_from(port: int, source: str) -> tuple[int, str, dict[str, object]]:
+    """GET from a chosen loopback address, as a distinct client would."""
+    connection = http.client.HTTPConnection(
+        "127.0.0.1", port, timeout=10, source_address=(source, 0)
+    )
+    try:
+        connection.request("GET", "/v1/auth/jwks")
+        answer = connection.getresponse()
+        return answer.status, answer.getheader("content-type") or "", json.loads(answer.read())
+    finally:
+        connection.close()
+
+
+def test_rate_limit_is_per_client_and_answers_429_json(
+    running_mesh: RunningMesh, run_envoy: object
+) -> None:
+    port = _limited_edge(
+        running_mesh, run_envoy, per_client=RateLimit(2, 2, 60.0), total=RateLimit(100, 100, 60.0)
+    )
+    first = [_get_jwks_from(port, "127.0.0.1") for _ in range(3)]
+    assert [status for status, _, _ in first] == [200, 200, 429]
+    _, content_type, body = first[-1]
+    assert content_type.startswith("application/json") and body["code"] == 8
+    # another client is not punished for the first one's burst
+    other = [_get_jwks_from(port, "127.0.0.2")[0] for _ in range(3)]
+    assert other == [200, 200, 429]
+
+
+def test_rate_limit_caps_the_whole_edge(running_mesh: RunningMesh, run_envoy: object) -> None:
+    port = _limited_edge(
+        running_mesh, run_envoy, per_client=RateLimit(100, 100, 60.0), total=RateLimit(3, 3, 60.0)
+    )
+    statuses = [_get_jwks_from(port, f"127.0.0.{n}")[0] for n in (1, 2, 3, 4, 5)]
+    assert statuses == [200, 200, 200, 429, 429]
