@@ -96,13 +96,20 @@ def _reap(pid: int) -> None:
         pass  # not our child: its parent (or init) reaps it
 
 
+def _gone(record: PidRecord) -> bool:
+    """Exited (or a zombie), or the pid now runs another command. A process that is
+    still exiting has an empty cmdline but holds its ports: not gone yet."""
+    argv = cmdline(record.pid)
+    return argv is None or (argv != [] and argv != record.argv)
+
+
 def wait_gone(record: PidRecord, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         _reap(record.pid)
-        if not is_running(record):
+        if _gone(record):
             return True
-        time.sleep(0.05)
+        time.sleep(0.02)
     return False
 
 
