@@ -26,9 +26,10 @@ from mesh.envoy.common import (
 )
 from mesh.envoy.sidecar import mesh_cluster, service_cluster
 from mesh.pki import CertFiles
+from mesh.tokens import AUDIENCE, ISSUER, JWKS_CACHE_SECONDS
 
-JWT_ISSUER = "erp-auth"
-JWT_AUDIENCE = "erp"
+JWT_ISSUER = ISSUER  # the token contract lives in mesh.tokens
+JWT_AUDIENCE = AUDIENCE
 JWT_PROVIDER = "erp"
 JWKS_PATH = "/v1/auth/jwks"
 JWKS_CLUSTER = "edge_self"
@@ -165,7 +166,7 @@ def _jwt_authn(settings: EdgeSettings) -> Json:
                             "cluster": JWKS_CLUSTER,
                             "timeout": "2s",
                         },
-                        "cache_duration": "300s",
+                        "cache_duration": f"{JWKS_CACHE_SECONDS}s",
                         # fast_listener: the JWKS comes from this very listener, so the
                         # listener must not wait for it; a failed fetch is retried soon.
                         "async_fetch": {"fast_listener": True, "failed_refetch_duration": "2s"},

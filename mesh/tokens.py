@@ -27,6 +27,10 @@ ISSUER = "erp-auth"
 AUDIENCE = "erp"
 ALGORITHM = "ES256"
 CLOCK_SKEW_SECONDS = 30
+# The longest any verifier (the edge's jwt_authn, JwksKeys) may keep a JWKS document
+# before fetching it again. svc_auth publishes a new key at least this long (with
+# margin) before signing with it, so a rotation never meets a stale cache.
+JWKS_CACHE_SECONDS = 300
 
 
 class KeyProvider(Protocol):
@@ -107,7 +111,11 @@ class JwksKeys:
     once per `min_refetch_seconds`), which is how a key rotation is picked up."""
 
     def __init__(
-        self, fetch: JwksFetcher, *, ttl_seconds: float = 300.0, min_refetch_seconds: float = 5.0
+        self,
+        fetch: JwksFetcher,
+        *,
+        ttl_seconds: float = JWKS_CACHE_SECONDS,
+        min_refetch_seconds: float = 5.0,
     ) -> None:
         self._fetch = fetch
         self._ttl = ttl_seconds

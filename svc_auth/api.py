@@ -66,7 +66,7 @@ class AuthApi(auth_service_pb2_grpc.AuthServiceServicer):
         return pb.ExchangeApiKeyResponse(tokens=convert.token_pair(access))
 
     async def GetJwks(self, request: pb.GetJwksRequest, context: Ctx) -> pb.GetJwksResponse:  # noqa: N802
-        return pb.GetJwksResponse(keys=[pb.Jwk(**jwk) for jwk in self.deps.keys.jwks()])
+        return pb.GetJwksResponse(keys=[pb.Jwk(**jwk) for jwk in await self.deps.keys.published()])
 
     async def RequestPasswordReset(  # noqa: N802
         self, request: pb.RequestPasswordResetRequest, context: Ctx

@@ -61,6 +61,7 @@ class SigningKey:
     kid: str
     private: ec.EllipticCurvePrivateKey
     created_at: datetime
+    activates_at: datetime
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ class KeyStore:
         self._db = db
         self._aead = AESGCM(kek)
         self._access_ttl = access_ttl
-        self._current: SigningKey | None = None
+        self._signers: list[SigningKey] = []  # not yet retired, newest first
         self._public: dict[str, PublicKey] = {}
         self._loaded_at = 0.0
         self._lock = asyncio.Lock()
@@ -100,13 +101,16 @@ class KeyStore:
     # --- signing -----------------------------------------------------------------
 
     async def current(self) -> SigningKey:
-        if self._current is None:
+        """The newest key whose activation time has come (a published-ahead key waits)."""
+        if not self._signers:
             await self.ensure_key()
-        assert self._current is not None
-        return self._current
+        now = datetime.now(UTC)
+        active = [k for k in self._signers if k.activates_at <= now]
+        return active[0] if active else self._signers[-1]
 
     def jwks(self, now: datetime | None = None) -> list[dict[str, str]]:
-        """The current key and keys retired less than access TTL + grace ago."""
+        """The signing key, the next one once published, and keys retired less than
+        access TTL + grace ago (tokens they signed are still valid)."""
         now = now or datetime.now(UTC)
         oldest = now - self._access_ttl - JWKS_GRACE
         keys = [k for k in self._public.values() if k.retired_at is None or k.retired_at > oldest]
@@ -118,44 +122,61 @@ class KeyStore:
     async def load(self) -> None:
         async with self._db.sessions() as session:
             rows = await SigningKeys(session).newest_first()
+        now = datetime.now(UTC)
         self._public = {row.kid: self._public_of(row) for row in rows}
-        live = [row for row in rows if row.retired_at is None]
-        if live:
-            self._current = self._decrypt(live[0])
+        self._signers = [
+            self._decrypt(row) for row in rows if row.retired_at is None or row.retired_at > now
+        ]
         self._loaded_at = time.monotonic()
+
+    async def published(self) -> list[dict[str, str]]:
+        """The JWKS as the database has it now: another replica may have rotated."""
+        if time.monotonic() - self._loaded_at >= _RELOAD_MIN_SECONDS:
+            await self.load()
+        return self.jwks()
 
     async def ensure_key(self) -> None:
         """Load the keys; make the first one on a fresh database."""
         await self.load()
-        if self._current is None:
+        if not self._signers:
             await self.rotate_now()
 
-    async def rotate_now(self) -> SigningKey:
-        """Make a new signing key now; the previous ones only verify from here on."""
+    async def rotate_now(self, publish_ahead: timedelta = timedelta(0)) -> SigningKey:
+        """Make a new key: published at once, signing after `publish_ahead`.
+
+        Zero (first key, or an emergency after a leak) signs at once; scheduled
+        rotations wait until every verifier's JWKS cache has seen the new key.
+        """
         async with self._lock:
             private = ec.generate_private_key(ec.SECP256R1())
             now = datetime.now(UTC)
+            activates = now + publish_ahead
             kid = new_id()
             row = SigningKeyRow(
                 kid=kid,
                 private_key=self._encrypt(private),
                 public_jwk={**self._jwk_of(private), "kid": kid},
                 created_at=now,
+                activates_at=activates,
             )
             async with self._db.transaction() as session:
                 keys = SigningKeys(session)
                 keys.add(row)
                 await session.flush()
-                await keys.retire_all_but(row.kid, now)
+                await keys.retire_all_but(row.kid, activates)
             await self.load()
-            return await self.current()
+            return self._decrypt(row)
 
-    async def rotate_if_due(self, max_age: timedelta) -> bool:
+    async def rotate_if_due(self, max_age: timedelta, publish_ahead: timedelta) -> bool:
+        """Publish the next key `publish_ahead` before the current one reaches `max_age`."""
         await self.load()
+        now = datetime.now(UTC)
+        if any(k.activates_at > now for k in self._signers):
+            return False  # the next key is already published and waiting
         current = await self.current()
-        if datetime.now(UTC) - current.created_at < max_age:
+        if now - current.activates_at < max_age - publish_ahead:
             return False
-        await self.rotate_now()
+        await self.rotate_now(publish_ahead)
         return True
 
     # --- crypto ------------------------------------------------------------------
@@ -174,7 +195,7 @@ class KeyStore:
         der = self._aead.decrypt(blob[:_NONCE], blob[_NONCE:], b"erp-auth-signing-key")
         private = serialization.load_der_private_key(der, password=None)
         assert isinstance(private, ec.EllipticCurvePrivateKey)
-        return SigningKey(row.kid, private, row.created_at)
+        return SigningKey(row.kid, private, row.created_at, row.activates_at)
 
     @staticmethod
     def _jwk_of(private: ec.EllipticCurvePrivateKey) -> dict[str, str]:

@@ -68,8 +68,9 @@ class AuthService:
         while True:
             await asyncio.sleep(interval)
             try:
-                if await self.keys.rotate_if_due(self.config.key_rotation):
-                    log.info("signing key rotated")
+                due = self.config.key_rotation
+                if await self.keys.rotate_if_due(due, self.config.publish_ahead):
+                    log.info("next signing key published; it signs from its activation time")
             except Exception:
                 log.exception("signing key rotation failed; will retry")
 

@@ -180,6 +180,9 @@ class SigningKeyRow(Base):
     private_key: Mapped[bytes] = mapped_column(LargeBinary)  # nonce || AES-GCM(PKCS#8 DER)
     public_jwk: Mapped[dict[str, str]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    # Published in the JWKS from created_at; signs from activates_at, which a scheduled
+    # rotation sets past every verifier's JWKS cache; retired when the next one activates.
+    activates_at: Mapped[datetime] = mapped_column(UtcDateTime)
     retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
@@ -413,11 +416,15 @@ class SigningKeys:
         )
         return list(rows.all())
 
-    async def retire_all_but(self, kid: str, now: datetime) -> None:
+    async def retire_all_but(self, kid: str, at: datetime) -> None:
+        """Every other key stops signing at `at` (when `kid` activates)."""
         await self.session.execute(
             update(SigningKeyRow)
-            .where(SigningKeyRow.kid != kid, SigningKeyRow.retired_at.is_(None))
-            .values(retired_at=now)
+            .where(
+                SigningKeyRow.kid != kid,
+                (SigningKeyRow.retired_at.is_(None)) | (SigningKeyRow.retired_at > at),
+            )
+            .values(retired_at=at)
         )
 
     def add(self, row: SigningKeyRow) -> None:

@@ -132,3 +132,56 @@ async def test_background_rotation(fresh_database: tuple[str, str], nats_url: st
     finally:
         await running.close()
         shutil.rmtree(home.home, ignore_errors=True)
+
+
+async def test_scheduled_rotation_publishes_the_next_key_before_it_signs(
+    fresh_database: tuple[str, str], nats_url: str
+) -> None:
+    """Verifiers cache the JWKS (the edge for 5 minutes), so a new key must be in
+    the JWKS before any token carries its kid."""
+    backend, url = fresh_database
+    home = new_home()
+    running = await start_auth(backend, settings_for(home, url, nats_url))
+    try:
+        email = unique_email()
+        up = await signup(running.stub, email=email)
+        old_kid = kid_of(up.tokens.access_token)
+        keys = running.service.keys
+        upcoming = await keys.rotate_now(publish_ahead=timedelta(seconds=1.5))
+        # a second check while the next key waits publishes nothing more
+        assert not await keys.rotate_if_due(timedelta(0), timedelta(seconds=1.5))
+
+        listed = [k.kid for k in (await running.stub.GetJwks(pb.GetJwksRequest())).keys]
+        assert listed == [upcoming.kid, old_kid]
+        login = pb.LoginRequest(email=email, password=PASSWORD)
+        assert kid_of((await running.stub.Login(login)).tokens.access_token) == old_kid
+
+        await asyncio.sleep(1.6)
+        fresh = (await running.stub.Login(login)).tokens.access_token
+        assert kid_of(fresh) == upcoming.kid
+        for token in (up.tokens.access_token, fresh):  # both verify
+            await running.stub.GetMe(pb.GetMeRequest(), metadata=bearer(token))
+    finally:
+        await running.close()
+        shutil.rmtree(home.home, ignore_errors=True)
+
+
+async def test_jwks_shows_a_key_another_replica_made(auth: Auth) -> None:
+    from mesh.db import Database
+    from svc_auth.keys import KeyStore, load_or_create_kek
+
+    db = Database(auth.settings.database_url)
+    try:
+        other_replica = KeyStore(
+            db, load_or_create_kek(MeshPaths(auth.settings.home).certs), timedelta(minutes=15)
+        )
+        made = await other_replica.rotate_now(publish_ahead=timedelta(minutes=10))
+    finally:
+        await db.close()
+    deadline = asyncio.get_running_loop().time() + 5
+    while True:
+        listed = [k.kid for k in (await auth.stub.GetJwks(pb.GetJwksRequest())).keys]
+        if made.kid in listed:
+            break
+        assert asyncio.get_running_loop().time() < deadline, listed
+        await asyncio.sleep(0.3)

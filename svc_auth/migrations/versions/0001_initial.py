@@ -85,6 +85,7 @@ def upgrade() -> None:
     sa.Column('private_key', sa.LargeBinary(), nullable=False),
     sa.Column('public_jwk', sa.JSON(), nullable=False),
     sa.Column('created_at', mesh.db.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('activates_at', mesh.db.UtcDateTime(timezone=True), nullable=False),
     sa.Column('retired_at', mesh.db.UtcDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('kid')
     )
