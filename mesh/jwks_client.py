@@ -14,8 +14,8 @@ from mesh.tokens import JwksKeys
 FETCH_TIMEOUT_SECONDS = 3.0
 
 
-def remote_jwks(outbound: str) -> JwksKeys:
-    channel = grpc.aio.insecure_channel(outbound)  # plaintext only to the local sidecar
+def jwks_over(channel: grpc.aio.Channel) -> JwksKeys:
+    """Keys fetched with GetJwks over `channel`, cached and refreshed on rotation."""
     stub = auth_service_pb2_grpc.AuthServiceStub(channel)
 
     async def fetch() -> dict[str, Any]:
@@ -25,3 +25,8 @@ def remote_jwks(outbound: str) -> JwksKeys:
         return MessageToDict(answer, preserving_proto_field_name=True)
 
     return JwksKeys(fetch)
+
+
+def remote_jwks(outbound: str) -> JwksKeys:
+    """The usual case: plaintext to the local sidecar, which adds mTLS."""
+    return jwks_over(grpc.aio.insecure_channel(outbound))
