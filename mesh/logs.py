@@ -1,4 +1,8 @@
-"""Structured JSON logs, one object per line, with tenant, trace and correlation ids."""
+"""Structured JSON logs, one object per line, with tenant, trace and correlation ids.
+
+The request context is stamped onto each record when it is created (a record
+factory), so a record formatted later, or by another handler, still carries it.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,34 @@ from typing import Any
 from mesh.context import current_principal, current_request
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+_base_factory = logging.getLogRecordFactory()
+
+
+def _context_fields() -> dict[str, str]:
+    fields: dict[str, str] = {}
+    request = current_request()
+    if request is not None:
+        fields["correlation_id"] = request.correlation_id
+        fields["method"] = request.method
+        if request.trace_id:
+            fields["trace_id"] = request.trace_id
+    principal = current_principal()
+    if principal is not None:
+        fields["tenant_id"] = principal.tenant_id
+        fields["principal"] = principal.subject
+    return fields
+
+
+def _record_with_context(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    record = _base_factory(*args, **kwargs)
+    for key, value in _context_fields().items():
+        record.__dict__.setdefault(key, value)  # an explicit `extra` wins
+    return record
+
+
+def stamp_context() -> None:
+    """Make every new log record carry the current request's ids (idempotent)."""
+    logging.setLogRecordFactory(_record_with_context)
 
 
 class JsonFormatter(logging.Formatter):
@@ -27,16 +59,6 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        request = current_request()
-        if request is not None:
-            entry["correlation_id"] = request.correlation_id
-            entry["method"] = request.method
-            if request.trace_id:
-                entry["trace_id"] = request.trace_id
-        principal = current_principal()
-        if principal is not None:
-            entry["tenant_id"] = principal.tenant_id
-            entry["principal"] = principal.subject
         entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
@@ -44,6 +66,7 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure(service: str) -> None:
+    stamp_context()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service))
     root = logging.getLogger()

@@ -113,8 +113,11 @@ async def test_domain_error_carries_field_violations(
 
 
 async def test_unexpected_error_is_internal_with_correlation_id_and_no_traceback(
-    stub: auth_service_pb2_grpc.AuthServiceStub,
+    stub: auth_service_pb2_grpc.AuthServiceStub, caplog: pytest.LogCaptureFixture
 ) -> None:
+    from mesh.logs import stamp_context
+
+    stamp_context()
     metadata = [*_auth(_token(["*"])), ("x-request-id", "req-42")]
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.GetTenant(auth_service_pb2.GetTenantRequest(), metadata=metadata)
@@ -125,3 +128,24 @@ async def test_unexpected_error_is_internal_with_correlation_id_and_no_traceback
     info = error_details_pb2.RequestInfo()
     assert _details(error).details[0].Unpack(info)
     assert info.request_id == "req-42"
+    # the traceback is in the service's log, under the same correlation id
+    logged = next(r for r in caplog.records if r.msg == "unexpected error")
+    assert logged.correlation_id == "req-42" and logged.exc_info  # type: ignore[attr-defined]
+
+
+async def test_each_call_is_logged_as_one_json_line_with_its_context(
+    stub: auth_service_pb2_grpc.AuthServiceStub, caplog: pytest.LogCaptureFixture
+) -> None:
+    from mesh.logs import JsonFormatter, stamp_context
+
+    stamp_context()  # as mesh.logs.configure does in every service process
+    caplog.set_level("INFO", logger="mesh.rpc")
+    metadata = [*_auth(_token(["auth.self.read"])), ("x-request-id", "req-log-1")]
+    await stub.GetMe(auth_service_pb2.GetMeRequest(), metadata=metadata)
+    with pytest.raises(grpc.aio.AioRpcError):
+        await stub.GetMe(auth_service_pb2.GetMeRequest())
+    lines = [json.loads(JsonFormatter("test").format(r)) for r in caplog.records if r.msg == "rpc"]
+    ok, refused = lines[-2], lines[-1]
+    assert ok["method"] == "/erp.auth.v1.AuthService/GetMe" and ok["code"] == "OK"
+    assert ok["correlation_id"] == "req-log-1" and ok["tenant_id"] == "t1"
+    assert refused["code"] == "UNAUTHENTICATED" and "tenant_id" not in refused
