@@ -17,6 +17,7 @@ from mesh.config import DEFAULT_EDGE_PORT
 from mesh.envoy.common import (
     TYPE,
     Json,
+    access_log,
     bootstrap,
     cluster,
     grpc_route,
@@ -323,6 +324,7 @@ def edge_bootstrap(
         # The edge is the trust boundary: it never believes client-sent forwarding headers.
         use_remote_address=True,
         forward_client_cert_details="SANITIZE",
+        access_log=access_log("edge"),
     )
     jwks_port = settings.jwks_port or settings.port
     return bootstrap(

@@ -14,6 +14,7 @@ from pathlib import Path
 from mesh.config import SERVICES, spiffe_id
 from mesh.envoy.common import (
     Json,
+    access_log,
     bootstrap,
     cluster,
     downstream_mtls,
@@ -64,6 +65,7 @@ def _inbound(service: str, port: int, certs: CertFiles, services: tuple[str, ...
         # Drop any x-forwarded-client-cert the caller made up; set the verified one.
         forward_client_cert_details="SANITIZE_SET",
         set_current_client_cert_details={"uri": True},
+        access_log=access_log(f"{service}-sidecar"),
     )
     return listener(
         "inbound",

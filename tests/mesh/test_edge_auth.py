@@ -196,3 +196,27 @@ def test_grpcurl_getme_with_token(running_mesh: RunningMesh) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["user"]["email"] == owner["email"]
+
+
+def test_edge_and_sidecar_keep_json_access_logs(running_mesh: RunningMesh) -> None:
+    owner = running_mesh.signup()
+    assert running_mesh.call("GET", "/v1/auth/me", token=owner["tokens"]["access_token"]).status
+    assert running_mesh.call("GET", "/v1/auth/me").status == 401
+
+    def lines(part: str) -> list[dict[str, str]]:
+        text = (running_mesh.paths.logs / f"{part}.log").read_text()
+        return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+    import time
+
+    deadline = time.monotonic() + 10  # Envoy flushes its access log every few seconds
+    while True:
+        edge = [e for e in lines("edge") if e["path"] == "/v1/auth/me"]
+        sidecar = [e for e in lines("auth-sidecar") if e["grpc_path"].endswith("/GetMe")]
+        if {200, 401} <= {e["status"] for e in edge} and sidecar:
+            break
+        assert time.monotonic() < deadline, (edge, sidecar)
+        time.sleep(0.2)
+    assert any(e["grpc_path"] == "/erp.auth.v1.AuthService/GetMe" for e in edge)
+    assert sidecar[-1]["caller"] == "spiffe://erp.local/svc/edge"  # who called, verified
+    assert all(e["request_id"] for e in edge)

@@ -133,13 +133,13 @@ async def test_unexpected_error_is_internal_with_correlation_id_and_no_traceback
     assert logged.correlation_id == "req-42" and logged.exc_info  # type: ignore[attr-defined]
 
 
-async def test_each_call_is_logged_as_one_json_line_with_its_context(
+async def test_refusals_are_logged_as_json_lines_with_their_context(
     stub: auth_service_pb2_grpc.AuthServiceStub, caplog: pytest.LogCaptureFixture
 ) -> None:
     from mesh.logs import JsonFormatter, stamp_context
 
     stamp_context()  # as mesh.logs.configure does in every service process
-    caplog.set_level("INFO", logger="mesh.rpc")
+    caplog.set_level("DEBUG", logger="mesh.rpc")  # OK calls are DEBUG, refusals INFO
     metadata = [*_auth(_token(["auth.self.read"])), ("x-request-id", "req-log-1")]
     await stub.GetMe(auth_service_pb2.GetMeRequest(), metadata=metadata)
     with pytest.raises(grpc.aio.AioRpcError):
@@ -149,3 +149,4 @@ async def test_each_call_is_logged_as_one_json_line_with_its_context(
     assert ok["method"] == "/erp.auth.v1.AuthService/GetMe" and ok["code"] == "OK"
     assert ok["correlation_id"] == "req-log-1" and ok["tenant_id"] == "t1"
     assert refused["code"] == "UNAUTHENTICATED" and "tenant_id" not in refused
+    assert [r.levelname for r in caplog.records if r.msg == "rpc"][-2:] == ["DEBUG", "INFO"]
