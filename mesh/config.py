@@ -66,6 +66,10 @@ class MeshPaths:
     def socket(self, service: str) -> Path:
         return self.run / f"{service}.sock"
 
+    def outbound_socket(self, service: str) -> Path:
+        """Where `service` reaches the rest of the mesh: its sidecar's outbound listener."""
+        return self.run / f"{service}-out.sock"
+
     def ensure(self) -> MeshPaths:
         for folder in (self.home, self.data, self.nats, self.logs, self.envoy, self.bench):
             folder.mkdir(parents=True, exist_ok=True)

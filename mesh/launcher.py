@@ -136,7 +136,7 @@ class Mesh:
         if nats_server.external_url() is None:
             names.append("nats")
         for s in self.services:
-            names += [f"{s}.inbound", f"{s}.outbound", f"{s}.admin", f"{s}.metrics"]
+            names += [f"{s}.inbound", f"{s}.admin", f"{s}.metrics"]
         ports = dict(zip(names, free_ports(len(names)), strict=True))
         ports["edge"] = self._choose_edge_port()
         if port_open(ports["edge"]):
@@ -169,7 +169,7 @@ class Mesh:
                 "ERP_SOCKET": str(socket),
                 "ERP_DATABASE_URL": database_url(service, paths.home),
                 "ERP_NATS_URL": nats_url,
-                "ERP_OUTBOUND": f"127.0.0.1:{ports[f'{service}.outbound']}",
+                "ERP_OUTBOUND": f"unix:{paths.outbound_socket(service)}",
                 "ERP_METRICS_PORT": str(ports[f"{service}.metrics"]),
             }
             parts.append(
@@ -181,19 +181,18 @@ class Mesh:
                     _serving(socket),
                 )
             )
-            sp = SidecarPorts(
-                ports[f"{service}.inbound"], ports[f"{service}.outbound"], ports[f"{service}.admin"]
-            )
+            sp = SidecarPorts(ports[f"{service}.inbound"], ports[f"{service}.admin"])
+            outbound = paths.outbound_socket(service)
             config = write_bootstrap(
                 paths.envoy / f"{service}-sidecar.json",
-                sidecar_bootstrap(service, socket, sp, certs, inbound, self.services),
+                sidecar_bootstrap(service, socket, outbound, sp, certs, inbound, self.services),
             )
             parts.append(
                 _Part(
                     f"{service}-sidecar",
                     envoy_command(config),
                     base_env,
-                    f"in 127.0.0.1:{sp.inbound} out 127.0.0.1:{sp.outbound} admin :{sp.admin}",
+                    f"in 127.0.0.1:{sp.inbound} out unix:{outbound} admin :{sp.admin}",
                     _live(sp.admin),
                 )
             )
@@ -251,6 +250,7 @@ class Mesh:
         for service in self.services:
             # No process of ours runs (checked above), so a socket file is a leftover.
             self.paths.socket(service).unlink(missing_ok=True)
+            self.paths.outbound_socket(service).unlink(missing_ok=True)
         try:
             for part in parts:
                 began = time.monotonic()
@@ -305,7 +305,7 @@ class Mesh:
             health = "LIVE" if alive and envoy_ready(admin) else "DOWN"
             return health, (
                 f"in 127.0.0.1:{ports.get(f'{service}.inbound', 0)} "
-                f"out 127.0.0.1:{ports.get(f'{service}.outbound', 0)} admin :{admin}"
+                f"out unix:{self.paths.outbound_socket(service)} admin :{admin}"
             )
         socket = self.paths.socket(name)
         return (grpc_health(socket) if alive else "DOWN"), f"unix:{socket}"

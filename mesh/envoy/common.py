@@ -141,8 +141,11 @@ def cluster(name: str, address: Json, *, http2: bool = True, tls: Json | None = 
     return out
 
 
-def pipe_address(path: Path) -> Json:
-    return {"pipe": {"path": str(path)}}
+def pipe_address(path: Path, mode: int | None = None) -> Json:
+    pipe: Json = {"path": str(path)}
+    if mode is not None:
+        pipe["mode"] = mode
+    return {"pipe": pipe}
 
 
 def grpc_route(prefix: str, cluster_name: str) -> Json:

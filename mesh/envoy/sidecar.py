@@ -33,10 +33,10 @@ LOCAL_CLUSTER = "local_service"
 
 @dataclass(frozen=True)
 class SidecarPorts:
-    """The three TCP ports of one sidecar, all on 127.0.0.1."""
+    """The TCP ports of one sidecar, on 127.0.0.1. Its outbound listener is a unix
+    socket instead (mode 0600): no other local user may borrow the service's identity."""
 
     inbound: int
-    outbound: int
     admin: int
 
 
@@ -75,19 +75,20 @@ def _inbound(service: str, port: int, certs: CertFiles, services: tuple[str, ...
     )
 
 
-def _outbound(service: str, port: int, peers: list[str]) -> Json:
+def _outbound(service: str, socket: Path, peers: list[str]) -> Json:
     routes = [grpc_route(f"/erp.{peer}.v1.", service_cluster(peer)) for peer in peers]
     route_config = {
         "name": "outbound",
         "virtual_hosts": [{"name": "mesh", "domains": ["*"], "routes": routes}],
     }
     hcm = http_connection_manager(f"{service}_outbound", route_config, [], codec_type="HTTP2")
-    return listener("outbound", socket_address(port), hcm)
+    return listener("outbound", pipe_address(socket, mode=0o600), hcm)
 
 
 def sidecar_bootstrap(
     service: str,
     socket: Path,
+    outbound_socket: Path,
     ports: SidecarPorts,
     certs: dict[str, CertFiles],
     inbound_ports: dict[str, int],
@@ -104,7 +105,7 @@ def sidecar_bootstrap(
         admin_port=ports.admin,
         listeners=[
             _inbound(service, ports.inbound, certs[service], services),
-            _outbound(service, ports.outbound, peers),
+            _outbound(service, outbound_socket, peers),
         ],
         clusters=[
             cluster(LOCAL_CLUSTER, pipe_address(socket)),

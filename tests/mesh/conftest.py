@@ -27,11 +27,17 @@ def auth_sidecar(
     mesh_home: MeshPaths, mesh_certs: dict[str, CertFiles], run_envoy: object
 ) -> Iterator[Sidecar]:
     server, servicer = start_standin(mesh_home.socket("auth"))
-    numbers = free_ports(6)
-    ports, crm = SidecarPorts(*numbers[:3]), SidecarPorts(*numbers[3:])
+    numbers = free_ports(4)
+    ports, crm = SidecarPorts(*numbers[:2]), SidecarPorts(*numbers[2:])
     inbound = {"auth": ports.inbound, "crm": crm.inbound}
     config = sidecar_bootstrap(
-        "auth", mesh_home.socket("auth"), ports, mesh_certs, inbound, services=("auth", "crm")
+        "auth",
+        mesh_home.socket("auth"),
+        mesh_home.outbound_socket("auth"),
+        ports,
+        mesh_certs,
+        inbound,
+        services=("auth", "crm"),
     )
     path = write_bootstrap(mesh_home.envoy / "auth-sidecar.json", config)
     run_envoy(path, ports.admin)  # type: ignore[operator]

@@ -166,7 +166,7 @@ async def test_dead_upstream_is_json_503(auth_sidecar: Sidecar, run_envoy: Any) 
     from mesh.envoy import SidecarPorts
 
     # An edge whose auth sidecar port has nothing behind it.
-    ghost = SidecarPorts(*free_ports(3))
+    ghost = SidecarPorts(*free_ports(2))
     port, admin = free_ports(2)
     config = edge_bootstrap(
         EdgeSettings(port=port, admin_port=admin),

@@ -143,16 +143,19 @@ async def test_outbound_listener_reaches_a_peer_with_its_own_identity(
 ) -> None:
     """crm's sidecar routes /erp.auth.v1.* from plaintext h2c to auth's inbound over mTLS."""
     crm = auth_sidecar.crm_ports
+    outbound = auth_sidecar.paths.outbound_socket("crm")
     config = sidecar_bootstrap(
         "crm",
         auth_sidecar.paths.socket("crm"),
+        outbound,
         crm,
         auth_sidecar.certs,
         {"auth": auth_sidecar.ports.inbound, "crm": crm.inbound},
         services=("auth", "crm"),
     )
     run_envoy(write_bootstrap(auth_sidecar.paths.envoy / "crm.json", config), crm.admin)  # type: ignore[operator]
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{crm.outbound}") as channel:
+    assert outbound.stat().st_mode & 0o777 == 0o600  # only the service's user may use it
+    async with grpc.aio.insecure_channel(f"unix:{outbound}") as channel:
         auth = auth_service_pb2_grpc.AuthServiceStub(channel)
         await auth.GetMe(auth_service_pb2.GetMeRequest(), timeout=5)
     assert (
