@@ -6,7 +6,7 @@ the last test runs the real service once it exists.
 
 from __future__ import annotations
 
-import importlib.util
+import asyncio
 import json
 import os
 import stat
@@ -15,13 +15,16 @@ import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from jetstream_probe import read_event  # type: ignore[import-not-found]
 
-from mesh import process
+from erp.auth.v1 import auth_pb2
+from mesh import nats_server, process
 from mesh.config import MeshPaths
 from mesh.launcher import AlreadyRunning, Mesh, healthy
-from mesh.ports import port_open
+from mesh.ports import free_port, port_open
 
 STANDIN = str(Path(__file__).parent / "standin.py")
 
@@ -98,20 +101,45 @@ def test_failed_part_stops_what_started(mesh: Mesh) -> None:
     assert mesh.running() == []
 
 
-def test_real_mesh_up(mesh_home: MeshPaths, monkeypatch: pytest.MonkeyPatch) -> None:
-    # find_spec, not import: importing svc_auth.__main__ could start the service.
-    if importlib.util.find_spec("svc_auth.__main__") is None:
-        pytest.skip("svc_auth is not written yet")
-    monkeypatch.delenv("ERP_NATS_URL", raising=False)
+def _post(port: int, path: str, body: bytes) -> dict[str, Any]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", body)
+    with urllib.request.urlopen(request, timeout=10) as reply:  # noqa: S310 - loopback
+        answer: dict[str, Any] = json.loads(reply.read())
+    return answer
+
+
+async def test_real_mesh_on_an_operators_nats(
+    mesh_home: MeshPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ERP_NATS_URL the mesh starts no NATS of its own and publishes to that one."""
+    store = MeshPaths(mesh_home.home / "operator").ensure()
+    port = free_port()
+    nats = await asyncio.create_subprocess_exec(
+        *nats_server.nats_command(store, port), stdout=asyncio.subprocess.DEVNULL
+    )
+    monkeypatch.setenv("ERP_NATS_URL", nats_server.url(port))
     real = Mesh(paths=mesh_home, edge_port=0)
     try:
-        ports = real.start()
+        assert "nats" not in real.part_names()
+        ports = await asyncio.to_thread(real.start)
         assert healthy(real.status())
-        sock = mesh_home.socket("auth")
-        assert stat.S_IMODE(sock.stat().st_mode) == 0o600
-        assert stat.S_IMODE(sock.parent.stat().st_mode) == 0o700
-        jwks = f"http://127.0.0.1:{ports['edge']}/v1/auth/jwks"
-        with urllib.request.urlopen(jwks, timeout=5) as reply:  # noqa: S310
-            assert "keys" in json.loads(reply.read())
+        for sock in (mesh_home.socket("auth"), mesh_home.outbound_socket("auth")):
+            assert stat.S_IMODE(sock.stat().st_mode) == 0o600
+        assert stat.S_IMODE(mesh_home.run.stat().st_mode) == 0o700
+        body = json.dumps(
+            {"tenant_name": "Ops", "email": "ops@ops.test", "password": "correct horse battery"}
+        ).encode()
+        tenant_id = (await asyncio.to_thread(_post, ports["edge"], "/v1/auth/signup", body))[
+            "tenant"
+        ]["tenant_id"]
+        created = auth_pb2.TenantCreated()
+        await read_event(
+            nats_server.url(port),
+            f"erp.auth.{tenant_id}.tenant.created",
+            created,
+            match=lambda e: e.tenant.tenant_id == tenant_id,
+        )
     finally:
-        real.stop()
+        await asyncio.to_thread(real.stop)
+        nats.terminate()
+        await nats.wait()
