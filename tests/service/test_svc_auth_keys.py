@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
@@ -147,16 +147,17 @@ async def test_scheduled_rotation_publishes_the_next_key_before_it_signs(
         up = await signup(running.stub, email=email)
         old_kid = kid_of(up.tokens.access_token)
         keys = running.service.keys
-        upcoming = await keys.rotate_now(publish_ahead=timedelta(seconds=1.5))
+        ahead = timedelta(seconds=4)  # room for a loaded CI machine
+        upcoming = await keys.rotate_now(publish_ahead=ahead)
         # a second check while the next key waits publishes nothing more
-        assert not await keys.rotate_if_due(timedelta(0), timedelta(seconds=1.5))
+        assert not await keys.rotate_if_due(timedelta(0), ahead)
 
         listed = [k.kid for k in (await running.stub.GetJwks(pb.GetJwksRequest())).keys]
         assert listed == [upcoming.kid, old_kid]
         login = pb.LoginRequest(email=email, password=PASSWORD)
         assert kid_of((await running.stub.Login(login)).tokens.access_token) == old_kid
 
-        await asyncio.sleep(1.6)
+        await asyncio.sleep(max(0.0, (upcoming.activates_at - datetime.now(UTC)).total_seconds()))
         fresh = (await running.stub.Login(login)).tokens.access_token
         assert kid_of(fresh) == upcoming.kid
         for token in (up.tokens.access_token, fresh):  # both verify
