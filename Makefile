@@ -18,6 +18,7 @@ venv: $(STAMP)
 # gen/ is committed; `make gen` rewrites it from protos/ (a test fails when it is stale).
 gen: $(STAMP)
 	$(BIN)/python -m mesh.codegen
+	$(BIN)/python -m edge.openapi
 
 # buf resolves google/api imports from the wheel's copy under build/ (git-ignored).
 proto-deps: $(STAMP)

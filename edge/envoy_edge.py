@@ -37,6 +37,10 @@ JWKS_CLUSTER = "edge_self"
 # Served by whichever service hosts reflection and health for the whole mesh.
 PLATFORM_SERVICE = "auth"
 PLATFORM_PREFIXES = ("/grpc.reflection.", "/grpc.health.v1.")
+# The REST API's OpenAPI document (gen/openapi.json, from `make gen`), served as is.
+OPENAPI_PATH = "/openapi.json"
+OPENAPI_FILE = contracts.GEN / "openapi.json"
+MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
 
 # HTTP status of an Envoy-made reply -> the gRPC code its JSON body carries.
 STATUS_TO_GRPC = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 413: 8, 429: 8, 501: 12, 503: 14, 504: 4}
@@ -152,6 +156,7 @@ def _transcoder(descriptor: Path) -> Json:
 def _jwt_authn(settings: EdgeSettings) -> Json:
     jwks_port = settings.jwks_port or settings.port
     public = [{"match": {"path": p}} for p in contracts.public_paths(settings.descriptor)]
+    public.append({"match": {"path": OPENAPI_PATH}})
     platform = [{"match": {"prefix": p}} for p in PLATFORM_PREFIXES]
     return {
         "name": "envoy.filters.http.jwt_authn",
@@ -272,6 +277,22 @@ def _local_reply_config() -> Json:
     return {"mappers": mappers}
 
 
+def _openapi_route() -> Json:
+    """GET /openapi.json: a file Envoy serves itself; no transcoding, no token."""
+    disabled = {"@type": TYPE + "envoy.config.route.v3.FilterConfig", "disabled": True}
+    return {
+        "match": {"path": OPENAPI_PATH, "headers": [{"name": ":method", "exact_match": "GET"}]},
+        "direct_response": {"status": 200, "body": {"filename": str(OPENAPI_FILE)}},
+        "response_headers_to_add": [
+            {"header": {"key": "content-type", "value": "application/json"}}
+        ],
+        "typed_per_filter_config": {
+            "envoy.filters.http.grpc_json_transcoder": disabled,
+            "envoy.filters.http.jwt_authn": disabled,
+        },
+    }
+
+
 def _routes(settings: EdgeSettings, domains: list[str]) -> Json:
     routes = [grpc_route(f"/erp.{d}.v1.", service_cluster(d)) for d in domains]
     routes += [grpc_route(p, service_cluster(PLATFORM_SERVICE)) for p in PLATFORM_PREFIXES]
@@ -280,9 +301,11 @@ def _routes(settings: EdgeSettings, domains: list[str]) -> Json:
     # calls are rewritten to gRPC paths (matched above); unknown REST paths are
     # answered 404 by the transcoder; only unknown gRPC paths reach this cluster,
     # whose server answers UNIMPLEMENTED.
+    routes.append(_openapi_route())
     routes.append(grpc_route("/", service_cluster(PLATFORM_SERVICE)))
     return {
         "name": "edge",
+        "max_direct_response_body_size_bytes": MAX_DOCUMENT_BYTES,
         "virtual_hosts": [
             {
                 "name": "erp",

@@ -111,6 +111,13 @@ def test_wrong_json_type_is_400_json(running_mesh: RunningMesh) -> None:
     assert "email" in reply.body["message"]
 
 
+def test_edge_serves_the_openapi_document(running_mesh: RunningMesh) -> None:
+    reply = running_mesh.call("GET", "/openapi.json")
+    assert reply.status == 200 and reply.content_type.startswith("application/json")
+    assert reply.body["openapi"].startswith("3.")
+    assert "/v1/auth/signup" in reply.body["paths"]
+
+
 def test_unknown_path_is_404_json(running_mesh: RunningMesh) -> None:
     reply = running_mesh.call("GET", "/v1/auth/nothing-here")
     assert reply.status == 404
