@@ -7,7 +7,9 @@ wheel; they are put on protoc's include path, never copied into the repository.
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from importlib import resources
 from pathlib import Path
 
@@ -37,9 +39,20 @@ def include_args() -> list[str]:
 
 
 def _protoc(args: list[str]) -> None:
-    code = protoc.main(["protoc", *include_args(), *args])
-    if code != 0:
-        raise SystemExit(f"protoc failed ({code}): {' '.join(args[:3])} ...")
+    # protoc and its plugins write to fd 2 (mypy-protobuf: a line per file); keep it
+    # for when something fails.
+    with tempfile.TemporaryFile() as captured:
+        saved = os.dup(2)
+        os.dup2(captured.fileno(), 2)
+        try:
+            code = protoc.main(["protoc", *include_args(), *args])
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        if code != 0:
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace"))
+            raise SystemExit(f"protoc failed ({code}): {' '.join(args[:3])} ...")
 
 
 def generate(out: Path) -> None:
