@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 
-from erp.auth.v1 import auth_pb2
 from mesh.context import acting_for_tenant
 from mesh.errors import (
     AlreadyExists,
@@ -17,7 +16,7 @@ from mesh.errors import (
 )
 from mesh.ids import new_id
 from svc_auth import convert, events
-from svc_auth.app.common import Deps, audit, created, now
+from svc_auth.app.common import ACTIVE, A, Deps, audit, created, now
 from svc_auth.app.sessions import SignedIn, open_session
 from svc_auth.domain import lockout, validation
 from svc_auth.domain.roles import BUILTIN_ROLES, OWNER
@@ -31,9 +30,6 @@ from svc_auth.store import (
     UserRow,
     Users,
 )
-
-A = auth_pb2.AuditEventKind
-ACTIVE = auth_pb2.USER_STATUS_ACTIVE
 
 
 def email_taken() -> AlreadyExists:

@@ -8,16 +8,13 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from erp.auth.v1 import auth_pb2
 from mesh.context import require_principal
 from mesh.errors import Violations
 from mesh.ids import new_id
-from svc_auth.app.common import Deps, R, Replay, audit, created, now, replayable, touched
+from svc_auth.app.common import A, Deps, R, Replay, audit, created, now, replayable, touched
 from svc_auth.domain import apikeys, roles
 from svc_auth.domain.secrets import ApiKeySecret, digest, new_token
 from svc_auth.store import ApiKeyRow, ApiKeys
-
-A = auth_pb2.AuditEventKind
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,12 @@ from svc_auth.passwords import Passwords
 from svc_auth.store import TABLES, AuditLog, AuditRow
 from svc_auth.tokens import TokenIssuer
 
+# Short names every use case reads with.
+A = auth_pb2.AuditEventKind
+ACTIVE = auth_pb2.USER_STATUS_ACTIVE
+INVITED = auth_pb2.USER_STATUS_INVITED
+DEACTIVATED = auth_pb2.USER_STATUS_DEACTIVATED
+
 R = TypeVar("R", bound=Message)
 T = TypeVar("T")
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from erp.auth.v1 import auth_pb2
 from mesh.context import acting_for_tenant
 from mesh.errors import Unauthenticated, Violations
 from mesh.ids import new_id
 from svc_auth import events
-from svc_auth.app.common import Deps, audit, now, touched
+from svc_auth.app.common import ACTIVE, INVITED, A, Deps, audit, now, touched
 from svc_auth.app.sessions import SignedIn, open_session
 from svc_auth.config import MAX_LIVE_RESET_TOKENS, RESET_TTL
 from svc_auth.domain import validation
@@ -25,10 +24,6 @@ from svc_auth.store import (
     Sessions,
     Users,
 )
-
-A = auth_pb2.AuditEventKind
-ACTIVE = auth_pb2.USER_STATUS_ACTIVE
-INVITED = auth_pb2.USER_STATUS_INVITED
 
 
 def _live(used_at: datetime | None, expires_at: datetime, at: datetime) -> bool:

@@ -8,16 +8,14 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from erp.auth.v1 import auth_pb2
 from mesh import contracts
 from mesh.context import require_principal
 from mesh.errors import AlreadyExists, FailedPrecondition, Violations
 from mesh.ids import new_id
-from svc_auth.app.common import Deps, R, Replay, audit, created, now, replayable
+from svc_auth.app.common import A, Deps, R, Replay, audit, created, now, replayable
 from svc_auth.domain import roles as rules
 from svc_auth.store import RoleRow, Roles
 
-A = auth_pb2.AuditEventKind
 _ORDER = {name: i for i, name in enumerate(rules.BUILTIN_ROLES)}
 
 

@@ -12,11 +12,10 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from erp.auth.v1 import auth_pb2
 from mesh.context import acting_for_tenant
 from mesh.errors import DomainError, Unauthenticated
 from mesh.ids import new_id
-from svc_auth.app.common import Deps, audit, now
+from svc_auth.app.common import ACTIVE, A, Deps, audit, now
 from svc_auth.convert import role_permissions
 from svc_auth.domain import apikeys, refresh
 from svc_auth.domain.roles import effective_permissions
@@ -32,9 +31,6 @@ from svc_auth.store import (
     Users,
 )
 from svc_auth.tokens import AccessGrant, AccessToken
-
-ACTIVE = auth_pb2.USER_STATUS_ACTIVE
-A = auth_pb2.AuditEventKind
 
 
 @dataclass(frozen=True)

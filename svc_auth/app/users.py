@@ -13,13 +13,25 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from erp.auth.v1 import auth_pb2
 from mesh.context import require_principal
 from mesh.errors import PermissionDenied, Violations
 from mesh.ids import new_id
 from svc_auth import convert, events
 from svc_auth.app.accounts import email_conflict, email_taken
-from svc_auth.app.common import Deps, R, Replay, audit, created, now, replayable, touched
+from svc_auth.app.common import (
+    ACTIVE,
+    DEACTIVATED,
+    INVITED,
+    A,
+    Deps,
+    R,
+    Replay,
+    audit,
+    created,
+    now,
+    replayable,
+    touched,
+)
 from svc_auth.config import INVITATION_TTL
 from svc_auth.domain import roles as rules
 from svc_auth.domain import validation
@@ -36,11 +48,6 @@ from svc_auth.store import (
     UserRow,
     Users,
 )
-
-A = auth_pb2.AuditEventKind
-INVITED = auth_pb2.USER_STATUS_INVITED
-DEACTIVATED = auth_pb2.USER_STATUS_DEACTIVATED
-ACTIVE = auth_pb2.USER_STATUS_ACTIVE
 
 
 @dataclass(frozen=True)
