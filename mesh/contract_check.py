@@ -6,9 +6,11 @@ buf resolves `google/api/*.proto` from a copy of the installed
 googleapis-common-protos wheel under build/googleapis (git-ignored), so nothing
 third-party is committed and no remote dependency is fetched.
 
-`breaking` compares protos/ with a git revision. Default: HEAD when protos/ has
-uncommitted changes (what you are about to commit), else HEAD~1 (what the last
-commit on main changed, which is what CI sees in its fresh clone).
+`breaking` compares protos/ with git revisions. Default: the committed contract,
+and each of the last PUBLISHED_STATES states of protos/ in the history before it.
+So uncommitted edits are checked against what is committed, and CI's fresh clone
+checks the tip against every recent published state: a break made in one commit
+of a submission and followed by others is still caught.
 """
 
 from __future__ import annotations
@@ -44,20 +46,35 @@ def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
 
 
-def default_against(root: Path = ROOT) -> str | None:
-    if _git(root, "status", "--porcelain", "--", "protos").stdout.strip():
-        return "HEAD"
-    if _git(root, "rev-parse", "--verify", "--quiet", "HEAD~1").returncode == 0:
-        return "HEAD~1"
-    return None  # a first commit has nothing to break
+PUBLISHED_STATES = 10
+
+
+def default_against(root: Path = ROOT) -> list[str]:
+    """Revisions whose contract the working tree must not break (newest first)."""
+    changed = _git(root, "log", f"-n{PUBLISHED_STATES + 1}", "--format=%H", "--", "protos")
+    revisions = changed.stdout.split()
+    dirty = bool(_git(root, "status", "--porcelain", "--", "protos").stdout.strip())
+    head = _git(root, "rev-parse", "--verify", "--quiet", "HEAD").stdout.strip()
+    if revisions and revisions[0] == head and not dirty:
+        revisions = revisions[1:]  # the tip itself is what is being checked
+    return revisions[:PUBLISHED_STATES]
 
 
 def breaking(root: Path = ROOT, against: str | None = None) -> int:
-    against = against or default_against(root)
-    if against is None:
+    """0 when the working tree breaks none of the revisions (buf's exit code if it does)."""
+    revisions = [against] if against else default_against(root)
+    if not revisions:
         print("no earlier revision: nothing to compare")
         return 0
     deps(root)
+    for revision in revisions:
+        code = _breaking_against(root, revision)
+        if code != 0:
+            return code
+    return 0
+
+
+def _breaking_against(root: Path, against: str) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         old = Path(tmp)
         archive = subprocess.run(

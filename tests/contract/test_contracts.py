@@ -111,15 +111,29 @@ def test_breaking_check_catches_a_renumbered_field(scratch_repo: Path) -> None:
     text = money.read_text()
     assert "int64 amount_minor = 2;" in text
     money.write_text(text.replace("int64 amount_minor = 2;", "int64 amount_minor = 3;"))
-    assert contract_check.default_against(scratch_repo) == "HEAD"
+    head = _rev(scratch_repo, "HEAD")
+    assert contract_check.default_against(scratch_repo) == [head]  # uncommitted vs committed
     assert contract_check.breaking(scratch_repo) != 0
 
 
-def test_breaking_check_in_ci_compares_with_previous_commit(scratch_repo: Path) -> None:
+def _commit(repo: Path, message: str) -> None:
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", message)
+
+
+def _rev(repo: Path, name: str) -> str:
+    out = subprocess.run(["git", "rev-parse", name], cwd=repo, capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def test_breaking_check_in_ci_sees_a_break_buried_under_later_commits(scratch_repo: Path) -> None:
+    """CI's clone: the break is in an earlier commit of the submission, not the tip."""
     money = scratch_repo / "protos/erp/common/v1/money.proto"
     money.write_text(money.read_text().replace("string currency_code = 1;", "string currency = 1;"))
-    _git(scratch_repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "rename")
-    assert contract_check.default_against(scratch_repo) == "HEAD~1"
+    _commit(scratch_repo, "rename a field")
+    paging = scratch_repo / "protos/erp/common/v1/paging.proto"
+    paging.write_text(paging.read_text() + "\n// A harmless comment.\n")
+    _commit(scratch_repo, "a later, harmless change")
+    assert _rev(scratch_repo, "HEAD~2") in contract_check.default_against(scratch_repo)
     assert contract_check.breaking(scratch_repo) != 0
 
 
