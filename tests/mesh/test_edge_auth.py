@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import time
+import urllib.request
 from datetime import timedelta
 from pathlib import Path
 
@@ -227,3 +228,19 @@ def test_edge_and_sidecar_keep_json_access_logs(running_mesh: RunningMesh) -> No
     assert any(e["grpc_path"] == "/erp.auth.v1.AuthService/GetMe" for e in edge)
     assert sidecar[-1]["caller"] == "spiffe://erp.local/svc/edge"  # who called, verified
     assert all(e["request_id"] for e in edge)
+
+
+def test_service_exposes_prometheus_metrics(running_mesh: RunningMesh) -> None:
+    owner = running_mesh.signup()
+    running_mesh.call("GET", "/v1/auth/me", token=owner["tokens"]["access_token"])
+    url = f"http://127.0.0.1:{running_mesh.ports['auth.metrics']}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as reply:  # noqa: S310 - loopback
+        text = reply.read().decode()
+    getme = [
+        line
+        for line in text.splitlines()
+        if line.startswith("erp_rpc_duration_seconds_count")
+        and 'method="/erp.auth.v1.AuthService/GetMe"' in line
+        and 'code="OK"' in line
+    ]
+    assert getme and float(getme[0].rsplit(" ", 1)[1]) >= 1
