@@ -6,8 +6,9 @@ STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: venv gen proto-deps up up-detach down status logs test test-fast lint breaking bench clean
 
-# The venv is rebuilt when pyproject.toml changes.
-$(STAMP): pyproject.toml
+# The venv is rebuilt when pyproject.toml changes, or a service package appears (the
+# editable install maps top-level packages when it is made).
+$(STAMP): pyproject.toml $(wildcard svc_*/__init__.py)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
