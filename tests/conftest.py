@@ -5,16 +5,16 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from pg_support import PostgresDatabases
+from processes import start_until_ready, stop
 
 from mesh.config import MeshPaths
 from mesh.envoy.common import envoy_command
+from mesh.probes import envoy_ready
 
 
 @pytest.fixture
@@ -27,14 +27,6 @@ def mesh_home() -> Iterator[MeshPaths]:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def admin_ready(admin_port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/ready", timeout=0.5) as r:  # noqa: S310
-            return bool(r.read().decode().strip() == "LIVE")
-    except OSError:
-        return False
-
-
 EnvoyRunner = Callable[[Path, int], subprocess.Popen[bytes]]
 
 
@@ -44,28 +36,15 @@ def run_envoy() -> Iterator[EnvoyRunner]:
     started: list[subprocess.Popen[bytes]] = []
 
     def start(config: Path, admin_port: int) -> subprocess.Popen[bytes]:
-        log = open(config.with_suffix(".log"), "wb")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(envoy_command(config), stdout=log, stderr=subprocess.STDOUT)
-        log.close()
+        proc = start_until_ready(
+            envoy_command(config), config.with_suffix(".log"), lambda: envoy_ready(admin_port)
+        )
         started.append(proc)
-        deadline = time.monotonic() + 15
-        while not admin_ready(admin_port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"envoy failed: {config.with_suffix('.log').read_text()[-2000:]}"
-                )
-            time.sleep(0.05)
         return proc
 
     yield start
     for proc in started:
-        proc.terminate()
-    for proc in started:
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 @pytest.fixture(scope="session")

@@ -4,9 +4,7 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from auth_harness import (  # type: ignore[import-not-found]
     start_auth,
 )
 from pg_support import PostgresDatabases  # type: ignore[import-not-found]
+from processes import start_until_ready, stop  # type: ignore[import-not-found]
 
 from mesh import nats_server
 from mesh.config import MeshPaths
@@ -31,25 +30,13 @@ def nats_url() -> Iterator[str]:
     """A private JetStream server from the wheel (never the system one on 4222)."""
     home = MeshPaths(Path(tempfile.mkdtemp(prefix="erp-nats-", dir="/tmp"))).ensure()
     port = free_port()
-    log = open(home.logs / "nats.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        nats_server.nats_command(home, port), stdout=log, stderr=subprocess.STDOUT
+    proc = start_until_ready(
+        nats_server.nats_command(home, port), home.logs / "nats.log", lambda: port_open(port)
     )
     try:
-        deadline = time.monotonic() + 10
-        while not port_open(port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((home.logs / "nats.log").read_text()[-2000:])
-            time.sleep(0.05)
         yield nats_server.url(port)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        stop(proc)
         shutil.rmtree(home.home, ignore_errors=True)
 
 
