@@ -12,7 +12,7 @@ service, not to a tenant.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -38,9 +38,11 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, joinedload, mapped_column, r
 
 from mesh.db import TenantOwned, TenantRepository, UtcDateTime
 from mesh.errors import NotFound
+from mesh.ids import new_id
 from mesh.tables import mesh_tables
 from svc_auth.domain.lockout import Attempts
 from svc_auth.domain.roles import OWNER
+from svc_auth.domain.secrets import digest, new_token
 
 
 class Base(DeclarativeBase):
@@ -123,6 +125,10 @@ class OneTimeToken:
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+    def live(self, at: datetime) -> bool:
+        """Not used yet and not expired."""
+        return self.used_at is None and self.expires_at > at
 
 
 class RefreshRow(TenantOwned, OneTimeToken, Base):
@@ -299,11 +305,29 @@ class RefreshTokens(OneTimeTokens[RefreshRow]):
     model = RefreshRow
 
 
-class Invitations(OneTimeTokens[InvitationRow]):
+class MailedTokens(OneTimeTokens[M]):
+    """Tokens e-mailed to a user (through an event): invitations, password resets."""
+
+    def issue(self, user_id: str, at: datetime, ttl: timedelta) -> str:
+        """Store a new token's hash; returns the token itself, to be sent once."""
+        token = new_token()
+        self.add(
+            self.model(
+                id=new_id(),
+                user_id=user_id,
+                token_hash=digest(token),
+                created_at=at,
+                expires_at=at + ttl,
+            )
+        )
+        return token
+
+
+class Invitations(MailedTokens[InvitationRow]):
     model = InvitationRow
 
 
-class Resets(OneTimeTokens[ResetRow]):
+class Resets(MailedTokens[ResetRow]):
     model = ResetRow
 
     async def live_count(self, user_id: str, now: datetime) -> int:

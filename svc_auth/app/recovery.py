@@ -6,28 +6,37 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from mesh.context import acting_for_tenant
 from mesh.errors import Unauthenticated, Violations
-from mesh.ids import new_id
 from svc_auth import events
 from svc_auth.app.common import ACTIVE, INVITED, A, Deps, audit, now, touched
 from svc_auth.app.sessions import SignedIn, open_session
 from svc_auth.config import MAX_LIVE_RESET_TOKENS, RESET_TTL
 from svc_auth.domain import validation
-from svc_auth.domain.secrets import digest, new_token
+from svc_auth.domain.secrets import digest
 from svc_auth.store import (
     Directory,
+    InvitationRow,
     Invitations,
     LoginAttempts,
     ResetRow,
     Resets,
     Sessions,
+    UserRow,
     Users,
 )
 
 
-def _live(used_at: datetime | None, expires_at: datetime, at: datetime) -> bool:
-    return used_at is None and expires_at > at
+async def _holder(
+    session: AsyncSession, row: InvitationRow | ResetRow | None, at: datetime, status: int
+) -> UserRow | None:
+    """The user a live mailed token belongs to, if that user is in `status`."""
+    if row is None or not row.live(at):
+        return None
+    user = await Users(session, row.tenant_id).get_with_roles(row.user_id)
+    return user if user.status == status else None
 
 
 async def request_reset(deps: Deps, raw_email: str) -> None:
@@ -44,16 +53,7 @@ async def request_reset(deps: Deps, raw_email: str) -> None:
             at = now()
             if await resets.live_count(user.id, at) >= MAX_LIVE_RESET_TOKENS:
                 return  # throttled: enough links are already in the mailbox
-            token = new_token()
-            resets.add(
-                ResetRow(
-                    id=new_id(),
-                    user_id=user.id,
-                    token_hash=digest(token),
-                    created_at=at,
-                    expires_at=at + RESET_TTL,
-                )
-            )
+            token = resets.issue(user.id, at, RESET_TTL)
             await events.password_reset_requested(session, user.id, user.tenant_id, email, token)
             audit(
                 session, A.AUDIT_EVENT_KIND_PASSWORD_RESET_REQUESTED, actor="", subject_id=user.id
@@ -77,12 +77,10 @@ async def reset_password(deps: Deps, token: str, new_password: str) -> None:
     async with deps.db.transaction() as session:
         row = await Directory(session).reset(digest(token))
         at = now()
-        if row is None or not _live(row.used_at, row.expires_at, at):
+        user = await _holder(session, row, at, ACTIVE)
+        if row is None or user is None:
             raise refused
         with acting_for_tenant(row.tenant_id):
-            user = await Users(session).get(row.user_id)
-            if user.status != ACTIVE:
-                raise refused
             _check_new_password(new_password, "new_password", user.email)
             resets = Resets(session)
             if not await resets.use(row.id, at):
@@ -114,12 +112,10 @@ async def accept_invitation(deps: Deps, given: AcceptInput) -> SignedIn:
     async with deps.db.transaction() as session:
         row = await Directory(session).invitation(digest(given.token))
         at = now()
-        if row is None or not _live(row.used_at, row.expires_at, at):
+        user = await _holder(session, row, at, INVITED)
+        if row is None or user is None:
             raise refused
         with acting_for_tenant(row.tenant_id):
-            user = await Users(session).get_with_roles(row.user_id)
-            if user.status != INVITED:
-                raise refused
             _check_new_password(given.password, "password", user.email)
             if not await Invitations(session).use(row.id, at):
                 raise refused

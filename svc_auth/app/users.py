@@ -35,12 +35,10 @@ from svc_auth.app.common import (
 from svc_auth.config import INVITATION_TTL
 from svc_auth.domain import roles as rules
 from svc_auth.domain import validation
-from svc_auth.domain.secrets import digest, new_token
 from svc_auth.store import (
     ApiKeyRow,
     ApiKeys,
     Directory,
-    InvitationRow,
     Invitations,
     RoleRow,
     Roles,
@@ -103,16 +101,7 @@ async def invite(deps: Deps, given: InviteInput, replay: Replay[R, UserRow]) -> 
             )
         )
         await session.flush()  # the user row first: the invitation refers to it
-        token = new_token()
-        Invitations(session).add(
-            InvitationRow(
-                id=new_id(),
-                user_id=user.id,
-                token_hash=digest(token),
-                created_at=at,
-                expires_at=at + INVITATION_TTL,
-            )
-        )
+        token = Invitations(session).issue(user.id, at, INVITATION_TTL)
         await session.flush()
         message = convert.user(user)
         await events.user_created(session, message)
