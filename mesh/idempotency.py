@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mesh.context import current_tenant
+from mesh.context import current_request, current_tenant
 from mesh.errors import Aborted, InvalidArgument
 from mesh.tables import MeshTables
 
@@ -36,27 +36,34 @@ def request_digest(request: Message) -> str:
     return hashlib.sha256(copy.SerializeToString(deterministic=True)).hexdigest()
 
 
+def _method(request: Message) -> str:
+    """The RPC being served (keys are per method); the request type outside an RPC."""
+    info = current_request()
+    return info.method if info is not None else request.DESCRIPTOR.full_name
+
+
 async def once(
     session: AsyncSession,
     tables: MeshTables,
     *,
-    method: str,
-    key: str,
     request: Message,
     response_type: type[R],
     run: Callable[[], Awaitable[R]],
     keep: Callable[[R], R] | None = None,
 ) -> R:
-    """Run `run` unless `key` was seen for this method; an empty key always runs.
+    """Run `run` unless the request's `idempotency_key` was seen for this RPC in this
+    tenant; a request without a key always runs.
 
     `keep` trims what is stored for replays (a secret shown once is not kept).
     """
+    key = str(getattr(request, KEY_FIELD, ""))
     if not key:
         return await run()
     if len(key) > MAX_KEY_LENGTH:
         raise InvalidArgument.one(KEY_FIELD, f"at most {MAX_KEY_LENGTH} characters")
     table = tables.idempotency
     tenant = current_tenant()
+    method = _method(request)
     digest = request_digest(request)
     stored = (
         await session.execute(

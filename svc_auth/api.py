@@ -19,7 +19,6 @@ from svc_auth.app.common import Deps, Replay
 from svc_auth.app.sessions import SignedIn
 
 Ctx: TypeAlias = Any  # grpc ships no type hints (mypy: ignore_missing_imports)
-_PATH = "/erp.auth.v1.AuthService/"
 
 
 def _pair(signed_in: SignedIn) -> pb.TokenPair:
@@ -129,12 +128,8 @@ class AuthApi(auth_service_pb2_grpc.AuthServiceServicer):
     ) -> pb.InviteUserResponse:  # noqa: N802
         return await users.invite(
             self.deps,
-            users.InviteInput(
-                request.email, request.display_name, list(request.roles), request.idempotency_key
-            ),
+            users.InviteInput(request.email, request.display_name, list(request.roles)),
             Replay(
-                _PATH + "InviteUser",
-                request.idempotency_key,
                 request,
                 pb.InviteUserResponse,
                 lambda row: pb.InviteUserResponse(user=convert.user(row)),
@@ -175,11 +170,8 @@ class AuthApi(auth_service_pb2_grpc.AuthServiceServicer):
                 request.name,
                 request.description,
                 list(request.permissions),
-                request.idempotency_key,
             ),
             Replay(
-                _PATH + "CreateRole",
-                request.idempotency_key,
                 request,
                 pb.CreateRoleResponse,
                 lambda row: pb.CreateRoleResponse(role=convert.role(row)),
@@ -220,12 +212,8 @@ class AuthApi(auth_service_pb2_grpc.AuthServiceServicer):
         )
         return await apikeys.create(
             self.deps,
-            apikeys.ApiKeyInput(
-                request.name, list(request.permissions), expire, request.idempotency_key
-            ),
+            apikeys.ApiKeyInput(request.name, list(request.permissions), expire),
             Replay(
-                _PATH + "CreateApiKey",
-                request.idempotency_key,
                 request,
                 pb.CreateApiKeyResponse,
                 lambda issued: pb.CreateApiKeyResponse(

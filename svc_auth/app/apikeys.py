@@ -22,7 +22,6 @@ class ApiKeyInput:
     name: str
     permissions: Sequence[str]
     expire_time: datetime | None
-    idempotency_key: str
 
 
 @dataclass(frozen=True)

@@ -48,9 +48,7 @@ class Replay(Generic[R, T]):
     """How to store the first answer of an idempotent create (mesh.idempotency):
     the answer is a contract message, so the servicer passes its renderer."""
 
-    method: str
-    key: str
-    request: Message
+    request: Message  # carries the idempotency_key
     response_type: type[R]
     render: Callable[[T], R]
     keep: Callable[[R], R] | None = None  # trims what is stored (secrets shown once)
@@ -63,8 +61,6 @@ async def replayable(
     return await once(
         session,
         TABLES,
-        method=replay.method,
-        key=replay.key,
         request=replay.request,
         response_type=replay.response_type,
         run=run,

@@ -24,7 +24,6 @@ class RoleInput:
     name: str
     description: str
     permissions: Sequence[str]
-    idempotency_key: str
 
 
 def _role_taken(name: str) -> AlreadyExists:

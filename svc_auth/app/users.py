@@ -53,7 +53,6 @@ class InviteInput:
     email: str
     display_name: str
     roles: Sequence[str]
-    idempotency_key: str
 
 
 def _dedupe(names: Sequence[str]) -> list[str]:

@@ -159,3 +159,19 @@ async def test_concurrent_calls_with_one_idempotency_key_create_one_key(auth: Au
     assert [k.name for k in listed.api_keys] == ["race"]
     retry = await auth.stub.CreateApiKey(request, metadata=token)
     assert retry.api_key.api_key_id == answered[0].api_key.api_key_id
+
+
+async def test_one_idempotency_key_on_two_rpcs_creates_both(auth: Auth) -> None:
+    """Keys are scoped per RPC: reusing one for another call is not a replay."""
+    owner = await signup(auth.stub)
+    token = bearer(owner.tokens.access_token)
+    role = await auth.stub.CreateRole(
+        pb.CreateRoleRequest(
+            name="auditor", permissions=["auth.audit.read"], idempotency_key="same"
+        ),
+        metadata=token,
+    )
+    key = await auth.stub.CreateApiKey(
+        pb.CreateApiKeyRequest(name="k", permissions=["*"], idempotency_key="same"), metadata=token
+    )
+    assert role.role.name == "auditor" and key.secret
