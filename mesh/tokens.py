@@ -38,6 +38,23 @@ class KeyProvider(Protocol):
         """The verification key with this id, or None if there is none."""
 
 
+def claims_for(principal: Principal, issued_at: int, expires_at: int, jti: str) -> dict[str, Any]:
+    """The claims svc_auth signs for `principal`; `principal_from_claims` reads them back."""
+    return {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": principal.subject,
+        "tid": principal.tenant_id,
+        "kind": principal.kind,
+        "perms": list(principal.permissions),
+        "roles": list(principal.roles),
+        "sid": principal.session_id,
+        "iat": issued_at,
+        "exp": expires_at,
+        "jti": jti,
+    }
+
+
 def principal_from_claims(claims: dict[str, Any], token: str) -> Principal:
     return Principal(
         subject=str(claims["sub"]),

@@ -11,7 +11,6 @@ no valid token is orphaned.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import os
 import time
@@ -27,6 +26,7 @@ from jwt.algorithms import ECAlgorithm
 
 from mesh.db import Database
 from mesh.ids import new_id
+from mesh.tokens import ALGORITHM
 from svc_auth.config import JWKS_GRACE
 from svc_auth.store import SigningKeyRow, SigningKeys
 
@@ -50,10 +50,6 @@ def load_or_create_kek(certs: Path) -> bytes:
     with os.fdopen(fd, "wb") as out:
         out.write(kek)
     return kek
-
-
-def _b64(n: int) -> str:
-    return base64.urlsafe_b64encode(n.to_bytes(32, "big")).rstrip(b"=").decode()
 
 
 @dataclass(frozen=True)
@@ -199,15 +195,8 @@ class KeyStore:
 
     @staticmethod
     def _jwk_of(private: ec.EllipticCurvePrivateKey) -> dict[str, str]:
-        numbers = private.public_key().public_numbers()
-        return {
-            "kty": "EC",
-            "crv": "P-256",
-            "x": _b64(numbers.x),
-            "y": _b64(numbers.y),
-            "alg": "ES256",
-            "use": "sig",
-        }
+        jwk = ECAlgorithm.to_jwk(private.public_key(), as_dict=True)  # kty, crv, x, y
+        return {**jwk, "alg": ALGORITHM, "use": "sig"}
 
     @staticmethod
     def _public_of(row: SigningKeyRow) -> PublicKey:

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mesh.context import acting_for_tenant
+from mesh.context import Principal, acting_for_tenant
 from mesh.errors import DomainError, Unauthenticated
 from mesh.ids import new_id
 from svc_auth.app.common import ACTIVE, A, Deps, audit, now
@@ -30,7 +30,7 @@ from svc_auth.store import (
     UserRow,
     Users,
 )
-from svc_auth.tokens import AccessGrant, AccessToken
+from svc_auth.tokens import AccessToken
 
 
 @dataclass(frozen=True)
@@ -64,12 +64,12 @@ async def _next_refresh(session: AsyncSession, session_id: str) -> tuple[str, da
 
 async def _access_for(deps: Deps, user: UserRow, session_id: str) -> AccessToken:
     perms = effective_permissions(role_permissions(r) for r in user.roles)
-    grant = AccessGrant(
+    grant = Principal(
         subject=user.id,
         tenant_id=user.tenant_id,
         kind="user",
-        permissions=perms,
-        roles=sorted(r.name for r in user.roles),
+        permissions=tuple(perms),
+        roles=tuple(sorted(r.name for r in user.roles)),
         session_id=session_id,
     )
     return await deps.issuer.issue(grant)
@@ -164,7 +164,10 @@ async def exchange_api_key(deps: Deps, raw: str) -> AccessToken:
         with acting_for_tenant(key.tenant_id):
             scoped = await ApiKeys(session).get(key.id)
             scoped.last_used_time = at
-        grant = AccessGrant(
-            subject=key.id, tenant_id=key.tenant_id, kind="api_key", permissions=key.permissions
+        grant = Principal(
+            subject=key.id,
+            tenant_id=key.tenant_id,
+            kind="api_key",
+            permissions=tuple(key.permissions),
         )
     return await deps.issuer.issue(grant)

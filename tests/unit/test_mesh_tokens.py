@@ -118,3 +118,22 @@ async def test_unknown_kid_refetch_is_rate_limited() -> None:
         with pytest.raises(Unauthenticated, match="unknown key"):
             await verifier.verify(_token(stranger, "nobody"))
     assert endpoint.fetches == 1
+
+
+def test_claims_round_trip_to_the_same_principal() -> None:
+    from mesh.context import Principal
+    from mesh.tokens import claims_for, principal_from_claims
+
+    signed = Principal(
+        subject="u1",
+        tenant_id="t1",
+        kind="user",
+        permissions=("auth.self.read",),
+        roles=("member",),
+        session_id="s1",
+    )
+    claims = claims_for(signed, issued_at=100, expires_at=200, jti="j")
+    assert (claims["iss"], claims["aud"], claims["exp"]) == (ISSUER, AUDIENCE, 200)
+    assert principal_from_claims(claims, token="tok") == Principal(
+        **{**signed.__dict__, "token": "tok"}
+    )
