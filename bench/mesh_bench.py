@@ -22,7 +22,7 @@ from erp.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
 from mesh import process
 from mesh.config import MeshPaths
 from mesh.launcher import Mesh
-from mesh.pki import ensure_pki, sni
+from mesh.pki import ensure_pki, mesh_channel
 from mesh.ports import free_port
 
 CONCURRENCY = 10
@@ -71,18 +71,6 @@ async def grpc_getme(name: str, channel: grpc.aio.Channel, token: str) -> load.R
     return await load.run(name, call, concurrency=CONCURRENCY, seconds=SECONDS)
 
 
-def mtls_channel(paths: MeshPaths, port: int) -> grpc.aio.Channel:
-    """A channel that presents the edge's mesh certificate to auth's sidecar."""
-    edge = ensure_pki(paths, ["edge"])["edge"]  # reuses the files `erp up` made
-    credentials = grpc.ssl_channel_credentials(
-        root_certificates=edge.ca.read_bytes(),
-        private_key=edge.key.read_bytes(),
-        certificate_chain=edge.cert.read_bytes(),
-    )
-    options = [("grpc.ssl_target_name_override", sni("auth"))]
-    return grpc.aio.secure_channel(f"127.0.0.1:{port}", credentials, options=options)
-
-
 async def rest_getme(edge_port: int, token: str) -> load.Result:
     idle = [Http1Connection("127.0.0.1", edge_port) for _ in range(CONCURRENCY)]
     headers = {"authorization": f"Bearer {token}"}
@@ -126,7 +114,12 @@ async def throughput(paths: MeshPaths, token: str) -> list[load.Result]:
     results = [await echo_ceiling(paths.home)]
     paths_to_try: list[tuple[str, Callable[[], grpc.aio.Channel]]] = [
         ("getme_direct", lambda: grpc.aio.insecure_channel(f"unix:{paths.socket('auth')}")),
-        ("getme_sidecar_mtls", lambda: mtls_channel(paths, ports["auth.inbound"])),
+        (
+            "getme_sidecar_mtls",
+            lambda: mesh_channel(
+                ensure_pki(paths, ["edge"])["edge"], "auth", ports["auth.inbound"]
+            ),
+        ),
         ("getme_edge_grpc", lambda: grpc.aio.insecure_channel(f"127.0.0.1:{ports['edge']}")),
     ]
     for name, open_channel in paths_to_try:

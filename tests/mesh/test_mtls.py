@@ -21,7 +21,7 @@ from standin import Sidecar  # type: ignore[import-not-found]
 from erp.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
 from mesh.config import spiffe_id
 from mesh.envoy import sidecar_bootstrap, write_bootstrap
-from mesh.pki import CertFiles, ensure_pki, issue_leaf, write_pair
+from mesh.pki import CertFiles, ensure_pki, issue_leaf, mesh_channel, write_pair
 
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
 
@@ -111,21 +111,11 @@ def test_edge_certificate_is_admitted(auth_sidecar: Sidecar) -> None:
     assert reply[3:4] == b"\x04"  # the server's HTTP/2 SETTINGS frame
 
 
-def _mtls_channel(files: CertFiles, port: int) -> grpc.aio.Channel:
-    creds = grpc.ssl_channel_credentials(
-        root_certificates=files.ca.read_bytes(),
-        private_key=files.key.read_bytes(),
-        certificate_chain=files.cert.read_bytes(),
-    )
-    return grpc.aio.secure_channel(
-        f"127.0.0.1:{port}", creds, options=[("grpc.ssl_target_name_override", "auth.erp.local")]
-    )
-
-
 async def test_grpc_through_the_sidecar_carries_the_callers_spiffe_id(
     auth_sidecar: Sidecar,
 ) -> None:
-    async with _mtls_channel(auth_sidecar.certs["edge"], auth_sidecar.ports.inbound) as channel:
+    edge = auth_sidecar.certs["edge"]
+    async with mesh_channel(edge, "auth", auth_sidecar.ports.inbound) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=5)
         assert reply.status == health_pb2.HealthCheckResponse.SERVING

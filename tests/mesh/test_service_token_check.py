@@ -3,31 +3,15 @@ real svc_auth's GetJwks over mTLS, the same verifier the interceptor uses."""
 
 from __future__ import annotations
 
-import grpc
 import pytest
 from real_mesh import RunningMesh  # type: ignore[import-not-found]
 
 from mesh.errors import Unauthenticated
 from mesh.jwks_client import jwks_over
-from mesh.pki import ensure_pki, sni
+from mesh.pki import ensure_pki, mesh_channel
 from mesh.tokens import TokenVerifier
 
 pytestmark = pytest.mark.mesh
-
-
-def _mesh_channel(running_mesh: RunningMesh) -> grpc.aio.Channel:
-    """What a sidecar does for its service: present a mesh certificate to auth's inbound."""
-    edge = ensure_pki(running_mesh.paths, ["edge"])["edge"]
-    credentials = grpc.ssl_channel_credentials(
-        root_certificates=edge.ca.read_bytes(),
-        private_key=edge.key.read_bytes(),
-        certificate_chain=edge.cert.read_bytes(),
-    )
-    return grpc.aio.secure_channel(
-        f"127.0.0.1:{running_mesh.ports['auth.inbound']}",
-        credentials,
-        options=[("grpc.ssl_target_name_override", sni("auth"))],
-    )
 
 
 async def test_a_service_verifies_real_tokens_with_keys_from_auth(
@@ -35,7 +19,9 @@ async def test_a_service_verifies_real_tokens_with_keys_from_auth(
 ) -> None:
     owner = running_mesh.signup()
     token = owner["tokens"]["access_token"]
-    async with _mesh_channel(running_mesh) as channel:
+    edge = ensure_pki(running_mesh.paths, ["edge"])["edge"]  # the files `erp up` made
+    inbound = running_mesh.ports["auth.inbound"]
+    async with mesh_channel(edge, "auth", inbound) as channel:
         verifier = TokenVerifier(jwks_over(channel))
         principal = await verifier.verify(token)
         assert principal.subject == owner["user"]["user_id"]
