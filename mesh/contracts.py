@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from google.api import annotations_pb2
 from google.protobuf import descriptor_pb2
 
 from erp.common.v1 import options_pb2
@@ -29,6 +30,9 @@ class MethodContract:
     permission: str
     feature: str
     declared: bool  # False when the RPC carries no access option at all
+    internal: bool = False  # mesh services only: no token, no REST route
+    reads: bool = False  # its REST route is a GET: allowed while a tenant is suspended
+    during_suspension: bool = False  # a write a suspended tenant may still make (paying)
 
     @property
     def path(self) -> str:
@@ -77,6 +81,9 @@ def methods(path: Path = DESCRIPTOR_SET_PATH) -> dict[str, MethodContract]:
                     permission=rule.permission,
                     feature=rule.feature,
                     declared=declared,
+                    internal=rule.internal,
+                    reads=opts.Extensions[annotations_pb2.http].WhichOneof("pattern") == "get",
+                    during_suspension=rule.during_suspension,
                 )
                 found[contract.path] = contract
     return found
@@ -84,3 +91,16 @@ def methods(path: Path = DESCRIPTOR_SET_PATH) -> dict[str, MethodContract]:
 
 def public_paths(path: Path = DESCRIPTOR_SET_PATH) -> list[str]:
     return sorted(p for p, m in methods(path).items() if m.public)
+
+
+@cache
+def event_types(path: Path = DESCRIPTOR_SET_PATH) -> dict[str, str]:
+    """Every event of the contracts: event type -> full name of its payload message
+    (the messages marked with `(erp.common.v1.event_type)`)."""
+    found: dict[str, str] = {}
+    for file in _contract_files(descriptor_set(path)):
+        for message in file.message_type:
+            event_type = message.options.Extensions[options_pb2.event_type]
+            if event_type:
+                found[event_type] = f"{file.package}.{message.name}"
+    return found

@@ -45,13 +45,14 @@ def test_openapi_document_is_fresh_and_valid(tmp_path: Path) -> None:
     committed = json.loads(openapi.OUT.read_text())
     assert committed == fresh, "gen/openapi.json is stale, run `make gen`"
     validate(committed)
-    http_rules = {m.path for m in contracts.methods().values()}
+    http_rules = {m.path for m in contracts.methods().values() if not m.internal}
     operations = {
         op["x-grpc-method"]: op for item in committed["paths"].values() for op in item.values()
     }
     assert set(operations) == http_rules  # every RPC is a REST operation too
     for path, method in contracts.methods().items():
-        assert (operations[path].get("security") == []) is method.public, path
+        if not method.internal:
+            assert (operations[path].get("security") == []) is method.public, path
 
 
 def test_buf_lint_passes() -> None:
@@ -62,22 +63,36 @@ def test_every_rpc_declares_access_rule() -> None:
     missing = [path for path, m in contracts.methods().items() if not m.declared]
     assert not missing, f"RPCs without (erp.common.v1.access): {missing}"
     for path, method in contracts.methods().items():
-        if method.public:
-            assert not method.permission, f"{path} is public but names a permission"
+        if method.public or method.internal:
+            assert not method.permission, f"{path} is public/internal but names a permission"
+            assert not (method.public and method.internal), f"{path}: public and internal"
         else:
             assert method.permission.count(".") == 2, f"{path}: bad permission"
             assert method.feature, f"{path} declares no subscription feature"
 
 
-def test_every_rpc_has_an_http_rule() -> None:
+def test_every_rpc_but_internal_ones_has_an_http_rule() -> None:
     fds = contracts.descriptor_set()
+    internal = {p for p, m in contracts.methods().items() if m.internal}
     for file in fds.file:
         if not file.package.startswith("erp."):
             continue
         for service in file.service:
             for method in service.method:
-                rule = method.options.Extensions[annotations_pb2.http]
-                assert rule.WhichOneof("pattern"), f"{service.name}.{method.name} has no route"
+                path = f"/{file.package}.{service.name}/{method.name}"
+                routed = bool(method.options.Extensions[annotations_pb2.http].WhichOneof("pattern"))
+                # Internal RPCs must not be reachable as REST through the edge.
+                assert routed is (path not in internal), f"{path}: route vs internal"
+
+
+def test_events_are_declared_in_their_domain_package() -> None:
+    events = contracts.event_types()
+    assert events["auth.tenant.created"] == "erp.auth.v1.TenantCreated"
+    assert events["billing.entitlements.changed"] == "erp.billing.v1.EntitlementsChanged"
+    for event_type, message in events.items():
+        domain = event_type.split(".")[0]
+        assert message.startswith(f"erp.{domain}.v1."), (event_type, message)
+        assert event_type.count(".") == 2, event_type
 
 
 def test_descriptor_set_carries_error_details_for_envoy() -> None:

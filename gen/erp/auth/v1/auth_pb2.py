@@ -23,10 +23,11 @@ _sym_db = _symbol_database.Default()
 
 
 from erp.common.v1 import audit_pb2 as erp_dot_common_dot_v1_dot_audit__pb2
+from erp.common.v1 import options_pb2 as erp_dot_common_dot_v1_dot_options__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x65rp/auth/v1/auth.proto\x12\x0b\x65rp.auth.v1\x1a\x19\x65rp/common/v1/audit.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"T\n\x06Tenant\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12)\n\x05\x61udit\x18\x03 \x01(\x0b\x32\x1a.erp.common.v1.AuditStamps\"\xb2\x01\n\x04User\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\x12\'\n\x06status\x18\x05 \x01(\x0e\x32\x17.erp.auth.v1.UserStatus\x12\r\n\x05roles\x18\x06 \x03(\t\x12)\n\x05\x61udit\x18\x07 \x01(\x0b\x32\x1a.erp.common.v1.AuditStamps\"\x8b\x01\n\x04Role\x12\x0f\n\x07role_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x13\n\x0bpermissions\x18\x04 \x03(\t\x12\x0f\n\x07\x62uiltin\x18\x05 \x01(\x08\x12)\n\x05\x61udit\x18\x06 \x01(\x0b\x32\x1a.erp.common.v1.AuditStamps\"+\n\nPermission\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07methods\x18\x02 \x03(\t\"\x80\x02\n\x06\x41piKey\x12\x12\n\napi_key_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0bpermissions\x18\x03 \x03(\t\x12/\n\x0b\x65xpire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brevoke_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0elast_used_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05\x61udit\x18\x07 \x01(\x0b\x32\x1a.erp.common.v1.AuditStamps\"\xb5\x01\n\nAuditEvent\x12\x16\n\x0e\x61udit_event_id\x18\x01 \x01(\t\x12)\n\x04kind\x18\x02 \x01(\x0e\x32\x1b.erp.auth.v1.AuditEventKind\x12\x10\n\x08\x61\x63tor_id\x18\x03 \x01(\t\x12\x12\n\nsubject_id\x18\x04 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x05 \x01(\t\x12.\n\noccur_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"K\n\rTenantCreated\x12#\n\x06tenant\x18\x01 \x01(\x0b\x32\x13.erp.auth.v1.Tenant\x12\x15\n\rowner_user_id\x18\x02 \x01(\t\".\n\x0bUserCreated\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.erp.auth.v1.User\"5\n\x0fUserDeactivated\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\"M\n\x16PasswordResetRequested\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x13\n\x0breset_token\x18\x03 \x01(\t\"H\n\x0bUserInvited\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.erp.auth.v1.User\x12\x18\n\x10invitation_token\x18\x02 \x01(\t*w\n\nUserStatus\x12\x1b\n\x17USER_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13USER_STATUS_INVITED\x10\x01\x12\x16\n\x12USER_STATUS_ACTIVE\x10\x02\x12\x1b\n\x17USER_STATUS_DEACTIVATED\x10\x03*\xa9\x04\n\x0e\x41uditEventKind\x12 \n\x1c\x41UDIT_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x41UDIT_EVENT_KIND_LOGIN\x10\x01\x12!\n\x1d\x41UDIT_EVENT_KIND_LOGIN_FAILED\x10\x02\x12\x1f\n\x1b\x41UDIT_EVENT_KIND_LOCKED_OUT\x10\x03\x12\x1b\n\x17\x41UDIT_EVENT_KIND_LOGOUT\x10\x04\x12#\n\x1f\x41UDIT_EVENT_KIND_REFRESH_REUSED\x10\x05\x12!\n\x1d\x41UDIT_EVENT_KIND_USER_INVITED\x10\x06\x12%\n!AUDIT_EVENT_KIND_USER_DEACTIVATED\x10\x07\x12!\n\x1d\x41UDIT_EVENT_KIND_ROLE_CHANGED\x10\x08\x12!\n\x1d\x41UDIT_EVENT_KIND_ROLE_DEFINED\x10\t\x12#\n\x1f\x41UDIT_EVENT_KIND_API_KEY_ISSUED\x10\n\x12$\n AUDIT_EVENT_KIND_API_KEY_REVOKED\x10\x0b\x12-\n)AUDIT_EVENT_KIND_PASSWORD_RESET_REQUESTED\x10\x0c\x12#\n\x1f\x41UDIT_EVENT_KIND_PASSWORD_RESET\x10\r\x12$\n AUDIT_EVENT_KIND_INVITE_ACCEPTED\x10\x0e\x42\x33Z1github.com/erp-mesh/erp/gen/go/erp/auth/v1;authv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x65rp/auth/v1/auth.proto\x12\x0b\x65rp.auth.v1\x1a\x19\x65rp/common/v1/audit.proto\x1a\x1b\x65rp/common/v1/options.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"T\n\x06Tenant\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12)\n\x05\x61udit\x18\x03 \x01(\x0b\x32\x1a.erp.common.v1.AuditStamps\"\xb2\x01\n\x04User\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\x12\'\n\x06status\x18\x05 \x01(\x0e\x32\x17.erp.auth.v1.UserStatus\x12\r\n\x05roles\x18\x06 \x03(\t\x12)\n\x05\x61udit\x18\x07 \x01(\x0b\x32\x1a.erp.common.v1.AuditStamps\"\x8b\x01\n\x04Role\x12\x0f\n\x07role_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x13\n\x0bpermissions\x18\x04 \x03(\t\x12\x0f\n\x07\x62uiltin\x18\x05 \x01(\x08\x12)\n\x05\x61udit\x18\x06 \x01(\x0b\x32\x1a.erp.common.v1.AuditStamps\"+\n\nPermission\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07methods\x18\x02 \x03(\t\"\x80\x02\n\x06\x41piKey\x12\x12\n\napi_key_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0bpermissions\x18\x03 \x03(\t\x12/\n\x0b\x65xpire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brevoke_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0elast_used_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05\x61udit\x18\x07 \x01(\x0b\x32\x1a.erp.common.v1.AuditStamps\"\xb5\x01\n\nAuditEvent\x12\x16\n\x0e\x61udit_event_id\x18\x01 \x01(\t\x12)\n\x04kind\x18\x02 \x01(\x0e\x32\x1b.erp.auth.v1.AuditEventKind\x12\x10\n\x08\x61\x63tor_id\x18\x03 \x01(\t\x12\x12\n\nsubject_id\x18\x04 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x05 \x01(\t\x12.\n\noccur_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"d\n\rTenantCreated\x12#\n\x06tenant\x18\x01 \x01(\x0b\x32\x13.erp.auth.v1.Tenant\x12\x15\n\rowner_user_id\x18\x02 \x01(\t:\x17\x92\xb5\x18\x13\x61uth.tenant.created\"E\n\x0bUserCreated\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.erp.auth.v1.User:\x15\x92\xb5\x18\x11\x61uth.user.created\"P\n\x0fUserDeactivated\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t:\x19\x92\xb5\x18\x15\x61uth.user.deactivated\"p\n\x16PasswordResetRequested\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x13\n\x0breset_token\x18\x03 \x01(\t:!\x92\xb5\x18\x1d\x61uth.password_reset.requested\"_\n\x0bUserInvited\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.erp.auth.v1.User\x12\x18\n\x10invitation_token\x18\x02 \x01(\t:\x15\x92\xb5\x18\x11\x61uth.user.invited*w\n\nUserStatus\x12\x1b\n\x17USER_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13USER_STATUS_INVITED\x10\x01\x12\x16\n\x12USER_STATUS_ACTIVE\x10\x02\x12\x1b\n\x17USER_STATUS_DEACTIVATED\x10\x03*\xa9\x04\n\x0e\x41uditEventKind\x12 \n\x1c\x41UDIT_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x41UDIT_EVENT_KIND_LOGIN\x10\x01\x12!\n\x1d\x41UDIT_EVENT_KIND_LOGIN_FAILED\x10\x02\x12\x1f\n\x1b\x41UDIT_EVENT_KIND_LOCKED_OUT\x10\x03\x12\x1b\n\x17\x41UDIT_EVENT_KIND_LOGOUT\x10\x04\x12#\n\x1f\x41UDIT_EVENT_KIND_REFRESH_REUSED\x10\x05\x12!\n\x1d\x41UDIT_EVENT_KIND_USER_INVITED\x10\x06\x12%\n!AUDIT_EVENT_KIND_USER_DEACTIVATED\x10\x07\x12!\n\x1d\x41UDIT_EVENT_KIND_ROLE_CHANGED\x10\x08\x12!\n\x1d\x41UDIT_EVENT_KIND_ROLE_DEFINED\x10\t\x12#\n\x1f\x41UDIT_EVENT_KIND_API_KEY_ISSUED\x10\n\x12$\n AUDIT_EVENT_KIND_API_KEY_REVOKED\x10\x0b\x12-\n)AUDIT_EVENT_KIND_PASSWORD_RESET_REQUESTED\x10\x0c\x12#\n\x1f\x41UDIT_EVENT_KIND_PASSWORD_RESET\x10\r\x12$\n AUDIT_EVENT_KIND_INVITE_ACCEPTED\x10\x0e\x42\x33Z1github.com/erp-mesh/erp/gen/go/erp/auth/v1;authv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,30 +35,40 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'erp.auth.v1.auth_pb2', _glo
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z1github.com/erp-mesh/erp/gen/go/erp/auth/v1;authv1'
-  _globals['_USERSTATUS']._serialized_start=1329
-  _globals['_USERSTATUS']._serialized_end=1448
-  _globals['_AUDITEVENTKIND']._serialized_start=1451
-  _globals['_AUDITEVENTKIND']._serialized_end=2004
-  _globals['_TENANT']._serialized_start=99
-  _globals['_TENANT']._serialized_end=183
-  _globals['_USER']._serialized_start=186
-  _globals['_USER']._serialized_end=364
-  _globals['_ROLE']._serialized_start=367
-  _globals['_ROLE']._serialized_end=506
-  _globals['_PERMISSION']._serialized_start=508
-  _globals['_PERMISSION']._serialized_end=551
-  _globals['_APIKEY']._serialized_start=554
-  _globals['_APIKEY']._serialized_end=810
-  _globals['_AUDITEVENT']._serialized_start=813
-  _globals['_AUDITEVENT']._serialized_end=994
-  _globals['_TENANTCREATED']._serialized_start=996
-  _globals['_TENANTCREATED']._serialized_end=1071
-  _globals['_USERCREATED']._serialized_start=1073
-  _globals['_USERCREATED']._serialized_end=1119
-  _globals['_USERDEACTIVATED']._serialized_start=1121
-  _globals['_USERDEACTIVATED']._serialized_end=1174
-  _globals['_PASSWORDRESETREQUESTED']._serialized_start=1176
-  _globals['_PASSWORDRESETREQUESTED']._serialized_end=1253
-  _globals['_USERINVITED']._serialized_start=1255
-  _globals['_USERINVITED']._serialized_end=1327
+  _globals['_TENANTCREATED']._loaded_options = None
+  _globals['_TENANTCREATED']._serialized_options = b'\222\265\030\023auth.tenant.created'
+  _globals['_USERCREATED']._loaded_options = None
+  _globals['_USERCREATED']._serialized_options = b'\222\265\030\021auth.user.created'
+  _globals['_USERDEACTIVATED']._loaded_options = None
+  _globals['_USERDEACTIVATED']._serialized_options = b'\222\265\030\025auth.user.deactivated'
+  _globals['_PASSWORDRESETREQUESTED']._loaded_options = None
+  _globals['_PASSWORDRESETREQUESTED']._serialized_options = b'\222\265\030\035auth.password_reset.requested'
+  _globals['_USERINVITED']._loaded_options = None
+  _globals['_USERINVITED']._serialized_options = b'\222\265\030\021auth.user.invited'
+  _globals['_USERSTATUS']._serialized_start=1491
+  _globals['_USERSTATUS']._serialized_end=1610
+  _globals['_AUDITEVENTKIND']._serialized_start=1613
+  _globals['_AUDITEVENTKIND']._serialized_end=2166
+  _globals['_TENANT']._serialized_start=128
+  _globals['_TENANT']._serialized_end=212
+  _globals['_USER']._serialized_start=215
+  _globals['_USER']._serialized_end=393
+  _globals['_ROLE']._serialized_start=396
+  _globals['_ROLE']._serialized_end=535
+  _globals['_PERMISSION']._serialized_start=537
+  _globals['_PERMISSION']._serialized_end=580
+  _globals['_APIKEY']._serialized_start=583
+  _globals['_APIKEY']._serialized_end=839
+  _globals['_AUDITEVENT']._serialized_start=842
+  _globals['_AUDITEVENT']._serialized_end=1023
+  _globals['_TENANTCREATED']._serialized_start=1025
+  _globals['_TENANTCREATED']._serialized_end=1125
+  _globals['_USERCREATED']._serialized_start=1127
+  _globals['_USERCREATED']._serialized_end=1196
+  _globals['_USERDEACTIVATED']._serialized_start=1198
+  _globals['_USERDEACTIVATED']._serialized_end=1278
+  _globals['_PASSWORDRESETREQUESTED']._serialized_start=1280
+  _globals['_PASSWORDRESETREQUESTED']._serialized_end=1392
+  _globals['_USERINVITED']._serialized_start=1394
+  _globals['_USERINVITED']._serialized_end=1489
 # @@protoc_insertion_point(module_scope)

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x65rp/common/v1/options.proto\x12\rerp.common.v1\x1a google/protobuf/descriptor.proto\"A\n\nAccessRule\x12\x0e\n\x06public\x18\x01 \x01(\x08\x12\x12\n\npermission\x18\x02 \x01(\t\x12\x0f\n\x07\x66\x65\x61ture\x18\x03 \x01(\t:K\n\x06\x61\x63\x63\x65ss\x12\x1e.google.protobuf.MethodOptions\x18\xd1\x86\x03 \x01(\x0b\x32\x19.erp.common.v1.AccessRuleB7Z5github.com/erp-mesh/erp/gen/go/erp/common/v1;commonv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x65rp/common/v1/options.proto\x12\rerp.common.v1\x1a google/protobuf/descriptor.proto\"n\n\nAccessRule\x12\x0e\n\x06public\x18\x01 \x01(\x08\x12\x12\n\npermission\x18\x02 \x01(\t\x12\x0f\n\x07\x66\x65\x61ture\x18\x03 \x01(\t\x12\x19\n\x11\x64uring_suspension\x18\x04 \x01(\x08\x12\x10\n\x08internal\x18\x05 \x01(\x08:K\n\x06\x61\x63\x63\x65ss\x12\x1e.google.protobuf.MethodOptions\x18\xd1\x86\x03 \x01(\x0b\x32\x19.erp.common.v1.AccessRule:5\n\nevent_type\x12\x1f.google.protobuf.MessageOptions\x18\xd2\x86\x03 \x01(\tB7Z5github.com/erp-mesh/erp/gen/go/erp/common/v1;commonv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,5 +34,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z5github.com/erp-mesh/erp/gen/go/erp/common/v1;commonv1'
   _globals['_ACCESSRULE']._serialized_start=80
-  _globals['_ACCESSRULE']._serialized_end=145
+  _globals['_ACCESSRULE']._serialized_end=190
 # @@protoc_insertion_point(module_scope)

@@ -31,6 +31,8 @@ class AccessRule(_message.Message):
     PUBLIC_FIELD_NUMBER: _builtins.int
     PERMISSION_FIELD_NUMBER: _builtins.int
     FEATURE_FIELD_NUMBER: _builtins.int
+    DURING_SUSPENSION_FIELD_NUMBER: _builtins.int
+    INTERNAL_FIELD_NUMBER: _builtins.int
     public: _builtins.bool
     """Anyone may call it without a token (signup, login, JWKS)."""
     permission: _builtins.str
@@ -39,21 +41,38 @@ class AccessRule(_message.Message):
     """
     feature: _builtins.str
     """Subscription feature the tenant's plan must include, for example "core"."""
+    during_suspension: _builtins.bool
+    """The RPC stays callable while the tenant is suspended for non-payment (a
+    suspended tenant can read everything and write only through these: paying
+    an invoice, changing the payment method). GET routes are always reads.
+    """
+    internal: _builtins.bool
+    """Only mesh services may call it (the caller's SPIFFE id names a service, never
+    the edge); it takes no user token and has no REST route.
+    """
     def __init__(
         self,
         *,
         public: _builtins.bool = ...,
         permission: _builtins.str = ...,
         feature: _builtins.str = ...,
+        during_suspension: _builtins.bool = ...,
+        internal: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["feature", b"feature", "permission", b"permission", "public", b"public"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["during_suspension", b"during_suspension", "feature", b"feature", "internal", b"internal", "permission", b"permission", "public", b"public"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AccessRule: _TypeAlias = AccessRule  # noqa: Y015
 
 ACCESS_FIELD_NUMBER: _builtins.int
+EVENT_TYPE_FIELD_NUMBER: _builtins.int
 access: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, Global___AccessRule]
 """Access rule of the RPC. Field number from the range for in-house options."""
+event_type: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MessageOptions, _builtins.str]
+"""Marks a message as the payload of an event and names its type,
+"<domain>.<aggregate>.<verb>" (for example "auth.user.created"). The set of
+marked messages in a domain's package is the list of events it publishes.
+"""
