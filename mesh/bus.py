@@ -29,10 +29,15 @@ class Bus:
         self.ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._on_ready: list[Callable[[], None]] = []
+        self._on_reconnected: list[Callable[[], None]] = []
         self._last_error_log = float("-inf")
 
     def on_ready(self, callback: Callable[[], None]) -> None:
         self._on_ready.append(callback)
+
+    def on_reconnected(self, callback: Callable[[], None]) -> None:
+        """Called after each reconnect (messages sent meanwhile were missed)."""
+        self._on_reconnected.append(callback)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._connect_forever(), name="nats-connect")
@@ -79,6 +84,8 @@ class Bus:
 
     async def _reconnected(self) -> None:
         log.info("nats reconnected", extra={"url": self.url})
+        for callback in self._on_reconnected:
+            callback()
 
     async def ensure_stream(self, domain: str) -> None:
         """Create the domain's stream, or leave it as it is (idempotent)."""

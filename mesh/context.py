@@ -29,6 +29,8 @@ class RequestInfo:
     trace_id: str = ""
     traceparent: str = ""  # the caller's W3C header, carried into events
     peer_service: str = ""  # SPIFFE id of the calling sidecar, when known
+    causation_id: str = ""  # the event being handled, when an event consumer is the caller
+    acting_service: str = ""  # a service acting on its own (a consumer, a scheduler)
 
 
 _principal: ContextVar[Principal | None] = ContextVar("erp_principal", default=None)

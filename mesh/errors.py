@@ -111,6 +111,28 @@ class ResourceExhausted(DomainError):
         return [*super().details(), _pack(retry)]
 
 
+class QuotaExceeded(DomainError):
+    """A plan limit is reached (RESOURCE_EXHAUSTED, not retryable as such): ErrorInfo
+    names the limit, QuotaFailure says it in words."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+    def __init__(self, message: str, *, limit: str, metadata: dict[str, str] | None = None):
+        named = {"limit": limit, **(metadata or {})}
+        super().__init__(message, reason="LIMIT_REACHED", metadata=named)
+        self.limit = limit
+
+    def details(self) -> list[any_pb2.Any]:
+        quota = error_details_pb2.QuotaFailure(
+            violations=[
+                error_details_pb2.QuotaFailure.Violation(
+                    subject=self.limit, description=self.message
+                )
+            ]
+        )
+        return [*super().details(), _pack(quota)]
+
+
 @dataclass
 class Violations:
     """Collects field violations while validating, then raises them all at once."""

@@ -29,6 +29,9 @@ def subject_for(event_type: str, tenant_id: str) -> str:
 
 
 def _actor() -> event_pb2.Actor:
+    request = current_request()
+    if request is not None and request.acting_service:
+        return event_pb2.Actor(kind=event_pb2.ACTOR_KIND_SERVICE, id=request.acting_service)
     principal = current_principal()
     if principal is None:
         return event_pb2.Actor(kind=event_pb2.ACTOR_KIND_ANONYMOUS)
@@ -60,7 +63,7 @@ def make_envelope(
         occurred_at=occurred,
         actor=actor or _actor(),
         correlation_id=request.correlation_id if request else "",
-        causation_id=request.correlation_id if request else "",
+        causation_id=(request.causation_id or request.correlation_id) if request else "",
         traceparent=current_traceparent() or (request.traceparent if request else ""),
         schema_version=1,
         payload=packed,

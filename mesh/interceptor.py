@@ -2,7 +2,9 @@
 
 1. request context: correlation id (Envoy's x-request-id), trace id, calling sidecar;
 2. authentication: the bearer token verified against svc_auth's keys;
-3. authorization: the AccessRule the contract declares for the RPC;
+3. authorization: the AccessRule the contract declares for the RPC: the permission,
+   internal-only RPCs, and the tenant's entitlements (the plan's feature; writes
+   refused while the tenant is suspended), read from the local entitlement cache;
 4. error mapping: DomainError -> its gRPC code with google.rpc details; anything
    else -> INTERNAL with a correlation id (logged with its traceback, never sent).
 """
@@ -19,10 +21,13 @@ import grpc
 from grpc.aio import ServicerContext
 
 from mesh import contracts, metrics
+from mesh.config import TRUST_DOMAIN
 from mesh.context import Principal, RequestInfo, set_principal, set_request
+from mesh.entitlements import EntitlementCache, Snapshot, set_current
 from mesh.errors import (
     STATUS_DETAILS_KEY,
     DomainError,
+    FailedPrecondition,
     PermissionDenied,
     Unauthenticated,
     internal_status,
@@ -34,6 +39,8 @@ from mesh.tokens import TokenVerifier
 from mesh.tracing import current_trace_id
 
 log = logging.getLogger("mesh.rpc")
+SERVICE_ID_PREFIX = f"spiffe://{TRUST_DOMAIN}/svc/"
+EDGE_ID = f"{SERVICE_ID_PREFIX}edge"
 SLOW_CALL_SECONDS = 1.0
 
 Behavior = Callable[[Any, ServicerContext[Any, Any]], Awaitable[Any]]
@@ -62,9 +69,15 @@ def _trace_id(traceparent: str) -> str:
 
 
 class MeshInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    def __init__(self, verifier: TokenVerifier, methods: Mapping[str, contracts.MethodContract]):
+    def __init__(
+        self,
+        verifier: TokenVerifier,
+        methods: Mapping[str, contracts.MethodContract],
+        entitlements: EntitlementCache | None = None,
+    ):
         self.verifier = verifier
         self.methods = methods
+        self.entitlements = entitlements or EntitlementCache()
 
     async def intercept_service(
         self,
@@ -97,11 +110,14 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 )
             )
             set_principal(None)
+            set_current(None)
             code = grpc.StatusCode.OK
             try:
                 principal = await self._authenticate(contract, metadata)
                 set_principal(principal)
-                self._authorize(contract, principal)
+                self._authorize(contract, principal, metadata)
+                if principal is not None and contract is not None and contract.feature:
+                    await self._entitle(contract, principal)
                 return await behavior(request, context)
             except DomainError as error:
                 code = error.code
@@ -124,7 +140,7 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     async def _authenticate(
         self, contract: contracts.MethodContract | None, metadata: Mapping[str, str]
     ) -> Principal | None:
-        if contract is not None and contract.public:
+        if contract is not None and (contract.public or contract.internal):
             return None
         token = _bearer(metadata)
         if token is None:
@@ -132,11 +148,22 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         return await self.verifier.verify(token)
 
     @staticmethod
-    def _authorize(contract: contracts.MethodContract | None, principal: Principal | None) -> None:
+    def _authorize(
+        contract: contracts.MethodContract | None,
+        principal: Principal | None,
+        metadata: Mapping[str, str],
+    ) -> None:
         if contract is None or not contract.declared:
             # A contract error (a test catches it); refuse rather than guess.
             raise PermissionDenied("this RPC declares no access rule", reason="NO_ACCESS_RULE")
         if contract.public:
+            return
+        if contract.internal:
+            # Our sidecar sets this header from the verified client certificate
+            # (SANITIZE_SET), so only another mesh service gets through, never the edge.
+            peer = _peer_spiffe_id(metadata.get("x-forwarded-client-cert", ""))
+            if not peer.startswith(SERVICE_ID_PREFIX) or peer == EDGE_ID:
+                raise PermissionDenied("this RPC is for mesh services only", reason="INTERNAL_ONLY")
             return
         assert principal is not None
         if not grants(principal.permissions, contract.permission):
@@ -145,6 +172,31 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 reason="PERMISSION_DENIED",
                 metadata={"permission": contract.permission},
             )
+
+    async def _entitle(self, contract: contracts.MethodContract, principal: Principal) -> None:
+        cache = self.entitlements
+        snapshot = cache.get(principal.tenant_id) or await cache.lookup(principal.tenant_id)
+        if snapshot is None:
+            return  # billing unreachable: let the call through (see mesh.entitlements)
+        set_current(snapshot)
+        _check_entitlement(contract, snapshot)
+
+
+def _check_entitlement(contract: contracts.MethodContract, snapshot: Snapshot) -> None:
+    if contract.feature not in snapshot.features:
+        raise PermissionDenied(
+            f"the {snapshot.plan_id} plan does not include the feature '{contract.feature}'; "
+            "upgrade the plan to use it",
+            reason="FEATURE_NOT_IN_PLAN",
+            metadata={"feature": contract.feature, "plan": snapshot.plan_id},
+        )
+    if not snapshot.writes_allowed and not (contract.reads or contract.during_suspension):
+        raise FailedPrecondition(
+            "the tenant is suspended for an unpaid invoice: reading works, writing is "
+            "refused until the overdue invoice is paid",
+            reason="TENANT_SUSPENDED",
+            metadata={"plan": snapshot.plan_id},
+        )
 
 
 def _log_call(code: grpc.StatusCode, seconds: float) -> None:

@@ -1,8 +1,9 @@
 """Bootstrap of every service: `run(definition)` is all a service's __main__ calls.
 
 It migrates the database, connects to NATS in the background, starts the outbox
-relay, and serves gRPC on a unix socket (mode 0600) with health, reflection and
-the mesh interceptor. SIGTERM drains in-flight calls and shuts down cleanly.
+relay and the service's event consumers, follows entitlement changes, and serves
+gRPC on a unix socket (mode 0600) with health, reflection and the mesh interceptor.
+SIGTERM drains in-flight calls and shuts down cleanly.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from sqlalchemy import MetaData
 from mesh import contracts, logs, metrics, tracing
 from mesh.bus import Bus
 from mesh.config import ServiceSettings
+from mesh.consumer import Consumer, ConsumerRunner
 from mesh.db import Database
+from mesh.entitlements import EntitlementCache, follow_changes, remote_fetch
 from mesh.interceptor import MeshInterceptor
 from mesh.relay import OutboxRelay
 from mesh.tables import MeshTables
@@ -51,6 +54,9 @@ class Runtime:
     bus: Bus
     tables: MeshTables
     server: grpc.aio.Server
+    # What the interceptor checks plans against; setup may give it another source
+    # (svc_billing reads its own database).
+    entitlements: EntitlementCache
 
 
 @dataclass
@@ -62,6 +68,8 @@ class ServiceDefinition:
     # Adds the servicers to runtime.server; returns where access-token keys come from.
     setup: Callable[[Runtime], Awaitable[KeyProvider]]
     background: list[Callable[[Runtime], Coroutine[Any, Any, None]]] = field(default_factory=list)
+    # Events it consumes (durable consumers with inbox and dead-letter subject).
+    consumers: list[Consumer] = field(default_factory=list)
 
 
 @dataclass
@@ -69,6 +77,7 @@ class RunningService:
     runtime: Runtime
     health: health.aio.HealthServicer
     relay: OutboxRelay
+    consumers: list[ConsumerRunner]
     tcp_port: int | None
     tasks: list[asyncio.Task[None]]
 
@@ -77,6 +86,8 @@ class RunningService:
         await self.runtime.server.stop(grace)
         for task in self.tasks:
             task.cancel()
+        for consumer in self.consumers:
+            await consumer.stop()
         await self.relay.stop()
         await self.runtime.bus.close()
         await self.runtime.db.close()
@@ -91,15 +102,23 @@ async def start(definition: ServiceDefinition, settings: ServiceSettings) -> Run
     bus = Bus(settings.nats_url or "nats://127.0.0.1:4222", definition.name)
     # Interceptors are fixed when the server is built; the keys arrive from setup().
     verifier = TokenVerifier(_NoKeysYet())
+    entitlements = EntitlementCache(remote_fetch(settings.outbound) if settings.outbound else None)
     provider = tracing.configure(definition.name)
     server = grpc.aio.server(
         interceptors=[
             *tracing.server_interceptors(provider),
-            MeshInterceptor(verifier, contracts.methods()),
+            MeshInterceptor(verifier, contracts.methods(), entitlements),
         ],
         options=SERVER_OPTIONS,
     )
-    runtime = Runtime(settings=settings, db=db, bus=bus, tables=definition.tables, server=server)
+    runtime = Runtime(
+        settings=settings,
+        db=db,
+        bus=bus,
+        tables=definition.tables,
+        server=server,
+        entitlements=entitlements,
+    )
 
     verifier.keys = await definition.setup(runtime)
     health_servicer = health.aio.HealthServicer()
@@ -116,17 +135,33 @@ async def start(definition: ServiceDefinition, settings: ServiceSettings) -> Run
 
     relay = OutboxRelay(db, bus, definition.tables)
     relay.start()
+    consumers = [
+        ConsumerRunner(definition.name, c, db, bus, definition.tables) for c in definition.consumers
+    ]
+    for consumer in consumers:
+        consumer.start()
 
-    def ready() -> None:
-        asyncio.get_running_loop().create_task(
-            health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-        )
+    async def on_ready() -> None:
+        assert bus.nc is not None
+        await follow_changes(entitlements, bus.nc)
+        await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
 
-    bus.on_ready(ready)
+    bus.on_ready(lambda: _spawn(on_ready()))
+    bus.on_reconnected(entitlements.clear)  # changes published meanwhile were missed
     bus.start()
     tasks = [asyncio.create_task(job(runtime)) for job in definition.background]
     log.info("serving", extra={"socket": str(settings.socket), "tcp_port": tcp_port})
-    return RunningService(runtime, health_servicer, relay, tcp_port, tasks)
+    return RunningService(runtime, health_servicer, relay, consumers, tcp_port, tasks)
+
+
+_spawned: set[asyncio.Task[None]] = set()
+
+
+def _spawn(job: Coroutine[Any, Any, None]) -> None:
+    # Keep a reference: the loop holds tasks only weakly.
+    task = asyncio.get_running_loop().create_task(job)
+    _spawned.add(task)
+    task.add_done_callback(_spawned.discard)
 
 
 def _listen(server: grpc.aio.Server, settings: ServiceSettings) -> int | None:
