@@ -1,0 +1,1 @@
+"""svc_billing: plans, subscriptions, entitlements, usage metering, invoices and dunning."""

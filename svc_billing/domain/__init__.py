@@ -1,0 +1,1 @@
+"""Business rules of svc_billing: pure Python, no gRPC, no database."""
