@@ -31,6 +31,7 @@ from mesh.errors import QuotaExceeded
 log = logging.getLogger("mesh.entitlements")
 CHANGED_SUBJECT = "erp.billing.*.entitlements.changed"
 TTL_SECONDS = 300.0  # a safety net only: events normally refresh sooner
+UNKNOWN_TTL_SECONDS = 5.0
 FETCH_TIMEOUT_SECONDS = 2.0
 WARN_EVERY_SECONDS = 30.0
 
@@ -144,7 +145,9 @@ class EntitlementCache:
         """Take a newer snapshot (events can arrive out of order with a fill)."""
         entry = self._entries.get(message.tenant_id)
         if entry is None or message.version >= entry.version:
-            self._entries[message.tenant_id] = Snapshot.of(message, self.ttl)
+            # Version 0 is billing's guess for a tenant it has not seen yet: ask again soon.
+            ttl = self.ttl if message.version > 0 else min(self.ttl, UNKNOWN_TTL_SECONDS)
+            self._entries[message.tenant_id] = Snapshot.of(message, ttl)
 
     def clear(self) -> None:
         self._entries.clear()

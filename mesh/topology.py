@@ -12,7 +12,8 @@ EDGE = "edge"
 
 # service -> callers it admits besides the edge. "*" means every other mesh service.
 CALLERS: dict[str, tuple[str, ...]] = {
-    "auth": ("*",),
+    "auth": ("*",),  # token keys (GetJwks)
+    "billing": ("*",),  # entitlements on a cache miss (GetTenantEntitlements)
 }
 
 

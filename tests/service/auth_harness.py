@@ -29,13 +29,13 @@ class DatabaseFactory:
         self.postgres = postgres
         self.dirs: list[Path] = []
 
-    def make(self, backend: str) -> str:
-        """The SQLAlchemy URL of a new, empty database."""
+    def make(self, backend: str, service: str = "auth") -> str:
+        """The SQLAlchemy URL of a new, empty database for `service`."""
         if backend == "sqlite":
             folder = Path(tempfile.mkdtemp(prefix="erp-db-", dir="/tmp"))
             self.dirs.append(folder)
-            return f"sqlite+aiosqlite:///{folder / 'auth.db'}"
-        return self.postgres.create(f"erp_test_{uuid.uuid4().hex[:12]}_auth")
+            return f"sqlite+aiosqlite:///{folder / f'{service}.db'}"
+        return self.postgres.create(f"erp_test_{uuid.uuid4().hex[:12]}_{service}")
 
     def cleanup(self) -> None:
         for folder in self.dirs:
@@ -59,11 +59,13 @@ class Auth:
         await self.running.stop(grace=0.5)
 
 
-def settings_for(home: MeshPaths, database_url: str, nats_url: str) -> ServiceSettings:
+def settings_for(
+    home: MeshPaths, database_url: str, nats_url: str, service: str = "auth"
+) -> ServiceSettings:
     return ServiceSettings(
-        name="auth",
+        name=service,
         home=home.home,
-        socket=home.socket("auth"),
+        socket=home.socket(service),
         database_url=database_url,
         nats_url=nats_url,
         tcp_port=0,

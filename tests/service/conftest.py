@@ -17,6 +17,7 @@ from auth_harness import (  # type: ignore[import-not-found]
     settings_for,
     start_auth,
 )
+from billing_harness import Billing, gate_auth_by, start_billing  # type: ignore[import-not-found]
 from pg_support import PostgresDatabases  # type: ignore[import-not-found]
 from processes import start_until_ready, stop  # type: ignore[import-not-found]
 
@@ -62,6 +63,18 @@ async def auth(
     finally:
         await running.close()
         shutil.rmtree(home.home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+async def billing(auth: Auth, databases: DatabaseFactory) -> AsyncIterator[Billing]:
+    """svc_billing beside the backend's svc_auth; from now on auth is gated by plans."""
+    running = await start_billing(auth, databases.make(auth.backend, "billing"))
+    gate_auth_by(auth, running)
+    try:
+        yield running
+    finally:
+        auth.running.runtime.entitlements.fetch = None
+        await running.close()
 
 
 @pytest.fixture(params=BACKENDS)
