@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import grpc
-from auth_harness import Auth, new_home, settings_for, start_auth  # type: ignore[import-not-found]
+from auth_harness import Auth, new_home, settings_for  # type: ignore[import-not-found]
 
 from erp.billing.v1 import billing_pb2, billing_service_pb2_grpc
 from erp.billing.v1 import billing_service_pb2 as bpb
@@ -99,9 +99,9 @@ def gate_auth_by(auth: Auth, billing: Billing) -> None:
     cache.clear()
 
 
-async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float = 10.0) -> T:
+async def eventually(probe: Callable[[], Awaitable[T | None]], within: float = 10.0) -> T:
     """Poll until `probe` returns something (events take a moment to arrive)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     last_error: Exception | None = None
     while time.monotonic() < deadline:
         try:
@@ -111,4 +111,4 @@ async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float = 
         except grpc.aio.AioRpcError as error:
             last_error = error
         await asyncio.sleep(0.05)
-    raise AssertionError(f"not within {timeout}s (last error: {last_error})")
+    raise AssertionError(f"not within {within}s (last error: {last_error})")
