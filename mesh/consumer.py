@@ -22,12 +22,13 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
 
 from google.protobuf.message import DecodeError, Message
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
-from nats.js.errors import BadRequestError
+from nats.js.errors import APIError, BadRequestError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,16 +49,16 @@ FETCH_WAIT_SECONDS = 1.0
 ACK_WAIT_SECONDS = 30.0
 RETRY_DELAYS_SECONDS = (0.2, 1.0, 5.0, 15.0, 30.0)
 
-Handler = Callable[[AsyncSession, event_pb2.EventEnvelope, Message], Awaitable[None]]
+P = TypeVar("P", bound=Message)
 
 
 @dataclass(frozen=True)
-class On:
+class On(Generic[P]):
     """Handle events of one type: `payload` is the message class to unpack."""
 
     event_type: str  # "auth.tenant.created"
-    payload: type[Message]
-    handle: Handler
+    payload: type[P]
+    handle: Callable[[AsyncSession, event_pb2.EventEnvelope, P], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -65,9 +66,9 @@ class Consumer:
     """A durable consumer of some event types of one domain's stream."""
 
     name: str  # durable name, unique in the stream: "billing-from-auth"
-    handlers: Sequence[On]
+    handlers: Sequence[On[Any]]
     max_deliver: int = 5  # failed deliveries before the event goes to the DLQ
-    by_type: dict[str, On] = field(init=False, repr=False, compare=False)
+    by_type: dict[str, On[Any]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         domains = {h.event_type.split(".", 1)[0] for h in self.handlers}
@@ -123,8 +124,10 @@ async def ensure_consumer(
     )
     try:
         await js.add_consumer(consumer.stream, config)
-    except BadRequestError:
-        # Exists with another start position: keep its position, update the filter.
+    except APIError:
+        # Exists with another start position (`erp events replay` sets one; the server
+        # answers 400 or 500 "deliver policy can not be updated"): keep its position,
+        # update the filter.
         info = await js.consumer_info(consumer.stream, consumer.name)
         current = info.config
         current.filter_subjects = config.filter_subjects
