@@ -238,6 +238,13 @@ class Users(Repository[UserRow]):
         rows = await self.session.scalars(stmt.order_by(UserRow.id).limit(limit))
         return list(rows.unique().all())
 
+    async def seats(self, deactivated_status: int) -> int:
+        """Users who hold a seat: everyone invited or active (billing's `users`)."""
+        stmt = select(func.count()).where(
+            UserRow.tenant_id == self.tenant_id, UserRow.status != deactivated_status
+        )
+        return int(await self.session.scalar(stmt) or 0)
+
     async def other_active_owners(self, user_id: str, active_status: int) -> int:
         """How many active owners the tenant has besides `user_id`."""
         stmt = (

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mesh.context import require_principal
+from mesh.entitlements import ensure_within_limit
 from mesh.errors import PermissionDenied, Violations
 from mesh.ids import new_id
 from svc_auth import convert, events
@@ -85,6 +86,8 @@ async def invite(deps: Deps, given: InviteInput, replay: Replay[R, UserRow]) -> 
     async def run(session: AsyncSession) -> R:
         if await Directory(session).email_taken(email):
             raise email_taken()
+        # The plan's seat limit, against our own count (exact, unlike billing's copy).
+        ensure_within_limit("users", await Users(session).seats(DEACTIVATED) + 1)
         roles = await _roles_named(Roles(session), names)
         rules.require_covered(principal.permissions, _granted_permissions(roles))
         at = now()

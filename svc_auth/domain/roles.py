@@ -47,11 +47,21 @@ BUILTIN_ROLES: dict[str, BuiltinRole] = {
         BuiltinRole(
             MEMBER,
             "Works in the tenant",
-            ("auth.self.*", "auth.tenant.read", "auth.users.read", "auth.roles.read"),
+            (
+                "auth.self.*",
+                "auth.tenant.read",
+                "auth.users.read",
+                "auth.roles.read",
+                # What the plan allows, so the console can show which modules are on.
+                "billing.entitlements.read",
+                "billing.subscription.read",
+            ),
         ),
         # Read-only.
         BuiltinRole(
-            VIEWER, "Reads only", ("auth.self.read", "auth.tenant.read", "auth.users.read")
+            VIEWER,
+            "Reads only",
+            ("auth.self.read", "auth.tenant.read", "auth.users.read", "billing.entitlements.read"),
         ),
     )
 }

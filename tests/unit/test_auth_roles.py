@@ -17,6 +17,13 @@ def test_builtin_roles() -> None:
         "auth.self.read",
         "auth.tenant.read",
         "auth.users.read",
+        "billing.entitlements.read",
+    )
+    # Members see what the plan allows but cannot change it.
+    assert "billing.subscription.read" in r.BUILTIN_ROLES["member"].permissions
+    assert not any(
+        p.startswith("billing.") and not p.endswith(".read")
+        for p in r.BUILTIN_ROLES["member"].permissions
     )
 
 
