@@ -77,7 +77,7 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     ):
         self.verifier = verifier
         self.methods = methods
-        self.entitlements = entitlements or EntitlementCache()
+        self.entitlements = entitlements if entitlements is not None else EntitlementCache()
 
     async def intercept_service(
         self,

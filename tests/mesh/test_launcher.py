@@ -46,7 +46,7 @@ def mesh(mesh_home: MeshPaths, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mesh
 def test_start_status_stop(mesh: Mesh) -> None:
     seen: list[str] = []
     ports = mesh.start(progress=lambda name, address, took: seen.append(name))
-    assert seen == ["nats", "auth", "auth-sidecar", "edge"]
+    assert seen == ["nats", "auth", "auth-sidecar", "billing", "billing-sidecar", "edge"]
     assert json.loads((mesh.paths.run / "ports.json").read_text()) == ports
     rows = mesh.status()
     assert healthy(rows), rows
@@ -54,7 +54,14 @@ def test_start_status_stop(mesh: Mesh) -> None:
     with urllib.request.urlopen(jwks, timeout=5) as reply:  # noqa: S310
         assert json.loads(reply.read())["keys"]
     pids = [r.pid for r in rows]
-    assert mesh.stop() == ["edge", "auth-sidecar", "auth", "nats"]
+    assert mesh.stop() == [
+        "edge",
+        "billing-sidecar",
+        "billing",
+        "auth-sidecar",
+        "auth",
+        "nats",
+    ]
     assert not list(mesh.paths.run.glob("*.pid"))
     assert all(p is not None and process.cmdline(p) is None for p in pids)
     assert not port_open(ports["edge"])
