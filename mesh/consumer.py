@@ -29,6 +29,8 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
 from nats.js.errors import APIError, BadRequestError
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,6 +43,7 @@ from mesh.events import stream_name
 from mesh.tables import MeshTables
 
 log = logging.getLogger("mesh.consumer")
+_tracer = trace.get_tracer("mesh.consumer")
 
 DLQ_STREAM = "ERP_DLQ"
 DLQ_PREFIX = "erp.dlq"
@@ -246,16 +249,26 @@ class ConsumerRunner:
                     f"{on.payload.DESCRIPTOR.full_name}"
                 )
             set_principal(None)
+            parts = envelope.traceparent.split("-")
             set_request(
                 RequestInfo(
                     method=f"event:{envelope.event_type}",
                     correlation_id=envelope.correlation_id or envelope.event_id,
+                    trace_id=parts[1] if len(parts) == 4 else "",
                     traceparent=envelope.traceparent,
                     causation_id=envelope.event_id,
                     acting_service=self.service,
                 )
             )
-            with acting_for_tenant(envelope.tenant_id):
+            # The trace of the request that wrote the event continues here (a no-op
+            # tracer unless an exporter is configured, see mesh.tracing).
+            parent = propagate.extract({"traceparent": envelope.traceparent})
+            with (
+                _tracer.start_as_current_span(
+                    f"handle {envelope.event_type}", context=parent, kind=SpanKind.CONSUMER
+                ),
+                acting_for_tenant(envelope.tenant_id),
+            ):
                 await on.handle(session, envelope, payload)
         await session.execute(
             self.tables.inbox.insert().values(
