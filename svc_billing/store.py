@@ -210,11 +210,15 @@ async def due_tenants(session: AsyncSession, now: datetime, grace_start: datetim
     overdue = select(InvoiceRow.tenant_id).where(
         InvoiceRow.status == "open", InvoiceRow.due_at <= now
     )
+    uncharged = select(InvoiceRow.tenant_id).where(
+        InvoiceRow.status == "open", InvoiceRow.payment_attempts == 0
+    )
     stmt = select(s.tenant_id).where(
         or_(
             (s.period_end <= now) & s.status.in_(("trialing", "active", "past_due")),
             (s.status == "past_due") & (s.past_due_since <= grace_start),
             (s.status == "active") & s.tenant_id.in_(overdue),
+            (s.provider == "stripe") & (s.payment_method != "") & s.tenant_id.in_(uncharged),
         )
     )
     return [r[0] for r in await session.execute(stmt)]
@@ -310,6 +314,11 @@ class Invoices(TenantRepository[InvoiceRow]):
     async def overdue(self, now: datetime) -> list[InvoiceRow]:
         """Open invoices past their due date."""
         stmt = self.scoped().where(InvoiceRow.status == "open", InvoiceRow.due_at <= now)
+        return await self.all(stmt.order_by(InvoiceRow.id))
+
+    async def uncharged(self) -> list[InvoiceRow]:
+        """Open invoices no payment was attempted for yet (the card on file pays them)."""
+        stmt = self.scoped().where(InvoiceRow.status == "open", InvoiceRow.payment_attempts == 0)
         return await self.all(stmt.order_by(InvoiceRow.id))
 
     async def blocking(self, now: datetime) -> list[InvoiceRow]:

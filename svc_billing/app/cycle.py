@@ -13,6 +13,7 @@ from collections.abc import Collection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mesh.context import acting_for_tenant
+from mesh.errors import DomainError
 from svc_billing import convert
 from svc_billing.app import catalog, invoices
 from svc_billing.app.common import Deps
@@ -39,9 +40,28 @@ async def run(deps: Deps, only: Collection[str] | None = None) -> int:
                 async with deps.db.transaction() as session:
                     row = await Subscriptions(session).get_current(lock=True)
                     await _advance(session, deps, row)
+                    by_card = row.provider == "stripe" and bool(row.payment_method)
+                    to_charge = [i.id for i in await Invoices(session).uncharged()]
+                if by_card:
+                    await _charge(deps, to_charge)
         except Exception:
             log.exception("billing cycle failed for a tenant; next run retries")
     return len(tenants)
+
+
+async def _charge(deps: Deps, invoice_ids: list[str]) -> None:
+    """The card on file pays new invoices (renewals, prorations) without being asked.
+
+    Outside the cycle's transaction: it is a call to the provider. A decline makes the
+    subscription past due (invoices.pay); an unreachable provider is tried next run.
+    """
+    for invoice_id in invoice_ids:
+        try:
+            await invoices.pay(deps, invoice_id, idempotency_key=f"{invoice_id}-auto")
+        except DomainError as error:
+            log.warning(
+                "automatic charge not made", extra={"invoice_id": invoice_id, "error": str(error)}
+            )
 
 
 async def _advance(session: AsyncSession, deps: Deps, row: SubscriptionRow) -> None:

@@ -135,7 +135,7 @@ async def pay(deps: Deps, invoice_id: str, idempotency_key: str) -> Paid:
     The provider is called outside any transaction (it is a network call); the
     attempt's idempotency key makes a retried call charge at most once.
     """
-    async with deps.db.transaction() as session:
+    async with deps.db.sessions() as session:
         row = await Invoices(session).get(invoice_id)
         sub = await Subscriptions(session).get(row.subscription_id)
         if row.status not in ("open", "uncollectible"):
@@ -152,7 +152,7 @@ async def pay(deps: Deps, invoice_id: str, idempotency_key: str) -> Paid:
                 reason="MANUAL_PAYMENT_REQUIRED",
                 metadata={"invoice_number": row.number or ""},
             )
-        row.payment_attempts += 1
+        attempt = row.payment_attempts + 1  # counted once the provider has answered
         request = ChargeRequest(
             tenant_id=row.tenant_id,
             invoice_id=row.id,
@@ -161,7 +161,7 @@ async def pay(deps: Deps, invoice_id: str, idempotency_key: str) -> Paid:
             currency=row.currency,
             customer_ref=sub.customer_ref or None,
             payment_method=sub.payment_method or None,
-            idempotency_key=idempotency_key or f"{row.id}-attempt-{row.payment_attempts}",
+            idempotency_key=idempotency_key or f"{row.id}-attempt-{attempt}",
         )
     try:
         result = await provider.charge(request)
@@ -176,6 +176,7 @@ async def pay(deps: Deps, invoice_id: str, idempotency_key: str) -> Paid:
     async with deps.db.transaction() as session:
         row = await Invoices(session).get(invoice_id)
         sub = await Subscriptions(session).get(row.subscription_id)
+        row.payment_attempts += 1
         if result.customer_ref:
             sub.customer_ref = result.customer_ref
         Invoices(session).session.add(
