@@ -33,6 +33,10 @@ class OutboxRelay:
         self.bus = bus
         self.tables = tables
         self._task: asyncio.Task[None] | None = None
+        # Streams known to exist. A service may publish into another domain's stream
+        # (usage for billing): it makes sure that stream exists rather than wait for
+        # its owner to start (JetStream would refuse the publish meanwhile).
+        self._streams: set[str] = {bus.domain}
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
@@ -80,6 +84,9 @@ class OutboxRelay:
             ).all()
         if not rows:
             return 0
+        for domain in {row.subject.split(".")[1] for row in rows} - self._streams:
+            await self.bus.ensure_stream(domain)
+            self._streams.add(domain)
         acks = await asyncio.gather(
             *(
                 self.bus.js.publish(
