@@ -84,6 +84,11 @@ class Bus:
 
     async def _reconnected(self) -> None:
         log.info("nats reconnected", extra={"url": self.url})
+        # The server may have come back without its store (a new node): recreate.
+        try:
+            await self.ensure_stream(self.domain)
+        except Exception as exc:
+            log.warning("stream not ensured after reconnect", extra={"error": str(exc)})
         for callback in self._on_reconnected:
             callback()
 

@@ -37,6 +37,10 @@ class OutboxRelay:
         # (usage for billing): it makes sure that stream exists rather than wait for
         # its owner to start (JetStream would refuse the publish meanwhile).
         self._streams: set[str] = {bus.domain}
+        bus.on_reconnected(self._forget_streams)
+
+    def _forget_streams(self) -> None:
+        self._streams = {self.bus.domain}
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
