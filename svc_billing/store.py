@@ -136,7 +136,7 @@ class UsageRow(TenantOwned, Base):
     transaction_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     metric: Mapped[str] = mapped_column(String(64))
     value: Mapped[int] = mapped_column(BigInteger)
-    subject: Mapped[str] = mapped_column(String(200), default="")
+    subject: Mapped[str] = mapped_column(String(256), default="")
     occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
 

@@ -15,12 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mesh.context import acting_for_tenant
 from mesh.errors import DomainError
 from svc_billing import convert
-from svc_billing.app import catalog, invoices
+from svc_billing.app import invoices
 from svc_billing.app.common import Deps
-from svc_billing.app.entitlements import limits_of, save
-from svc_billing.app.usage import value
+from svc_billing.app.entitlements import save
 from svc_billing.domain import subscription as rules
-from svc_billing.domain.invoicing import renewal_lines
 from svc_billing.store import Invoices, SubscriptionRow, Subscriptions, due_tenants
 
 log = logging.getLogger("svc_billing.cycle")
@@ -91,25 +89,8 @@ async def _renew(
     await save(session, row, renewed, "canceled" if ended else "renewed", now)
     if ended:
         return
-    plan = await catalog.version(session, renewed.plan_id, renewed.plan_version)
-    known = await catalog.addons(session)
-    chosen = {k: (known[k], q) for k, q in renewed.addons.items() if k in known}
-    _, _, limits = await limits_of(session, renewed)
-    closed = (sub.period_start, sub.period_end)
-    used = {} if was_trial else {m: (await value(session, m, closed))[1] for m in plan.metered}
-    lines = renewal_lines(
-        plan,
-        renewed.interval,
-        chosen,
-        used,
-        limits,
-        renewed.period_start,
-        renewed.period_end,
-        usage_period=closed,
-    )
-    if sum(line.amount for line in lines) == 0:
-        return  # the Free plan: no invoice for nothing
     reason = "trial_end" if was_trial else "renewal"
-    await invoices.issue(
-        session, deps, row, lines, reason, (renewed.period_start, renewed.period_end)
+    closed = (sub.period_start, sub.period_end)
+    await invoices.issue_for_period(
+        session, deps, row, renewed, reason, None if was_trial else closed
     )

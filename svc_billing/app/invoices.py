@@ -16,10 +16,19 @@ from mesh.context import acting_for_tenant
 from mesh.errors import FailedPrecondition, InvalidArgument
 from mesh.ids import new_id
 from svc_billing import convert, events
+from svc_billing.app import catalog
 from svc_billing.app.common import Deps, require_platform_operator
-from svc_billing.app.entitlements import save
+from svc_billing.app.entitlements import limits_of, save
+from svc_billing.app.usage import value
 from svc_billing.domain import subscription as rules
-from svc_billing.domain.invoicing import InvoiceStatus, Line, format_number, totals, transition
+from svc_billing.domain.invoicing import (
+    InvoiceStatus,
+    Line,
+    format_number,
+    renewal_lines,
+    totals,
+    transition,
+)
 from svc_billing.payments import ChargeRequest, ProviderUnavailable, manual_reference_valid
 from svc_billing.store import (
     InvoiceRow,
@@ -102,6 +111,30 @@ async def issue(
     return row
 
 
+async def issue_for_period(
+    session: AsyncSession,
+    deps: Deps,
+    row: SubscriptionRow,
+    sub: rules.Subscription,
+    reason: str,
+    closed: tuple[datetime, datetime] | None,
+) -> InvoiceRow | None:
+    """The invoice of `sub`'s current period, in advance: plan and add-ons, plus the
+    overage of the `closed` period (in arrears). None when it would be for nothing."""
+    plan = await catalog.version(session, sub.plan_id, sub.plan_version)
+    known = await catalog.addons(session)
+    chosen = {k: (known[k], q) for k, q in sub.addons.items() if k in known}
+    _, _, limits = await limits_of(session, sub)
+    used = {} if closed is None else {m: (await value(session, m, closed))[1] for m in plan.metered}
+    period = (sub.period_start, sub.period_end)
+    lines = renewal_lines(
+        plan, sub.interval, chosen, used, limits, *period, usage_period=closed or period
+    )
+    if sum(line.amount for line in lines) == 0:
+        return None  # the Free plan: no invoice for nothing
+    return await issue(session, deps, row, lines, reason, period)
+
+
 async def _mark_paid(session: AsyncSession, row: InvoiceRow, reference: str, now: datetime) -> None:
     row.status = str(transition(InvoiceStatus(row.status), InvoiceStatus.PAID))
     row.amount_paid = max(row.amount_paid, row.total)
@@ -121,6 +154,10 @@ async def _restore_if_settled(
     restored = rules.payment_succeeded(sub, now)
     if restored != sub:
         await save(session, sub_row, restored, "reactivated", now)
+    if restored.period_start != sub.period_start:
+        # Suspended past the period's end: service resumes with a fresh period,
+        # invoiced like a renewal (suspended time is not billed).
+        await issue_for_period(session, deps, sub_row, restored, "renewal", None)
 
 
 @dataclass(frozen=True)

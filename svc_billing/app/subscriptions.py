@@ -74,6 +74,9 @@ async def _plan_change_lines(
     before = convert.subscription(row)
     old_plan = await catalog.version(session, before.plan_id, before.plan_version)
     new_plan = await catalog.version(session, plan_id)
+    if not new_plan.public and new_plan.plan_id != before.plan_id:
+        # Private plans (Enterprise) are assigned by the operator, not picked.
+        raise NotFound(f"no plan {plan_id!r}", reason="PLAN_NOT_FOUND")
     after = rules.change_plan(before, new_plan, interval or before.interval, now)
     _, _, new_limits = await limits_of(session, after)
     rules.check_downgrade(await usage.in_use(session, before), new_limits)

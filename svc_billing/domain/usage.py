@@ -73,9 +73,9 @@ def validate_records(records: Sequence[UsageRecord], field: str = "records") -> 
         if len(record.subject) > SUBJECT_MAX:
             problems.add(f"{at}.subject", f"at most {SUBJECT_MAX} characters")
         if record.occurred_at is None:
-            problems.add(f"{at}.occurred_at", "is required")
+            problems.add(f"{at}.occur_time", "is required")
         elif record.occurred_at.tzinfo is None:
-            problems.add(f"{at}.occurred_at", "must carry a time zone")
+            problems.add(f"{at}.occur_time", "must carry a time zone")
     problems.raise_if_any()
 
 

@@ -110,8 +110,8 @@ def test_every_bad_field_is_named_by_index() -> None:
         "records[2].metric",
         "records[3].metric",
         "records[4].value",
-        "records[5].occurred_at",
-        "records[6].occurred_at",
+        "records[5].occur_time",
+        "records[6].occur_time",
         "records[7].transaction_id",
         "records[7].metric",
     ]

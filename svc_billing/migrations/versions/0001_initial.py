@@ -152,7 +152,7 @@ def upgrade() -> None:
     sa.Column('transaction_id', sa.String(length=200), nullable=False),
     sa.Column('metric', sa.String(length=64), nullable=False),
     sa.Column('value', sa.BigInteger(), nullable=False),
-    sa.Column('subject', sa.String(length=200), nullable=False),
+    sa.Column('subject', sa.String(length=256), nullable=False),
     sa.Column('occurred_at', mesh.db.UtcDateTime(timezone=True), nullable=False),
     sa.Column('recorded_at', mesh.db.UtcDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('tenant_id', 'transaction_id')
