@@ -102,7 +102,10 @@ async def publish(
     pv, shape_problems = convert.plan_version_from_message(plan_id, number, message)
     if shape_problems:
         raise InvalidArgument([FieldViolation(f, d) for f, d in shape_problems])
-    validate_plan_version(pv, prefix="version.")
+    try:
+        validate_plan_version(pv, prefix="version.")
+    except InvalidArgument as error:
+        raise InvalidArgument(_request_fields(error.violations, message)) from None
     row = convert.plan_version_row(pv, deps.now())
     session.add(row)
     if plan is None:
@@ -111,6 +114,29 @@ async def publish(
         plan.current_version = number
         plan.sort_price = pv.prices.get(Interval.MONTHLY, 0)
     return pv, row
+
+
+def _request_fields(
+    violations: list[FieldViolation], message: pb.PlanVersion
+) -> list[FieldViolation]:
+    """Name the request's fields, not the domain's: a price is `version.prices[i]`."""
+    price_at = {convert.INTERVAL_OF.get(p.interval): i for i, p in enumerate(message.prices)}
+    metered_at = {m.metric: i for i, m in enumerate(message.metered_prices)}
+    renamed = []
+    for v in violations:
+        field = v.field
+        head, _, tail = field.removeprefix("version.").partition(".")
+        if field == "version.plan_id":
+            field = "plan_id"
+        elif field == "version.currency":
+            field = "version.prices[0].amount.currency_code" if message.prices else "version.prices"
+        elif head == "prices" and tail:
+            index = next((i for k, i in price_at.items() if str(k) == tail), None)
+            field = f"version.prices[{index}].amount.amount_minor" if index is not None else field
+        elif head == "metered" and tail in metered_at:
+            field = f"version.metered_prices[{metered_at[tail]}]"
+        renamed.append(FieldViolation(field, v.description))
+    return renamed
 
 
 async def migrate_subscribers(

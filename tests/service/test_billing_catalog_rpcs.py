@@ -188,8 +188,8 @@ async def test_bad_versions_and_non_operators_are_refused(auth: Auth, billing: B
         )
         assert bad_fields(error) == {
             "version.name",
-            "version.currency",
-            "version.prices.monthly",
+            "version.prices[0].amount.currency_code",
+            "version.prices[0].amount.amount_minor",
             "version.features",
             "version.limits.users",
             "version.limits.planets",

@@ -772,8 +772,9 @@ class GetTenantEntitlementsResponse(_message.Message):
     ENTITLEMENTS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def entitlements(self) -> _billing_pb2.Entitlements:
-        """What the tenant may use now (the Free plan's for a tenant billing does
-        not know yet).
+        """What the tenant may use now. A tenant billing has not heard of yet is
+        about to start its trial: it gets the trial plan's entitlements as version 0,
+        which callers cache only briefly.
         """
 
     def __init__(
