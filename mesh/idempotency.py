@@ -56,39 +56,65 @@ async def once(
 
     `keep` trims what is stored for replays (a secret shown once is not kept).
     """
+    replay = await replayed(session, tables, request, response_type)
+    if replay is not None:
+        return replay
+    response = await run()
+    await remember(session, tables, request, keep(response) if keep else response)
+    return response
+
+
+def _key(request: Message) -> str:
     key = str(getattr(request, KEY_FIELD, ""))
-    if not key:
-        return await run()
     if len(key) > MAX_KEY_LENGTH:
         raise InvalidArgument.one(KEY_FIELD, f"at most {MAX_KEY_LENGTH} characters")
+    return key
+
+
+async def replayed(
+    session: AsyncSession, tables: MeshTables, request: Message, response_type: type[R]
+) -> R | None:
+    """The first answer to this request's idempotency key, if there was one.
+
+    For calls that cannot run in one transaction (a payment provider in between):
+    look up first, then `remember` the answer in the transaction that records it.
+    """
+    key = _key(request)
+    if not key:
+        return None
     table = tables.idempotency
-    tenant = current_tenant()
-    method = _method(request)
-    digest = request_digest(request)
     stored = (
         await session.execute(
             select(table.c.response, table.c.request_hash).where(
-                table.c.tenant_id == tenant,
-                table.c.method == method,
+                table.c.tenant_id == current_tenant(),
+                table.c.method == _method(request),
                 table.c.idempotency_key == key,
             )
         )
     ).first()
-    if stored is not None:
-        if stored.request_hash != digest:
-            raise InvalidArgument.one(KEY_FIELD, "already used with a different request")
-        return response_type.FromString(stored.response)
-    response = await run()
-    kept = keep(response) if keep else response
+    if stored is None:
+        return None
+    if stored.request_hash != request_digest(request):
+        raise InvalidArgument.one(KEY_FIELD, "already used with a different request")
+    return response_type.FromString(stored.response)
+
+
+async def remember(
+    session: AsyncSession, tables: MeshTables, request: Message, response: Message
+) -> None:
+    """Store the answer for the request's idempotency key (none: nothing to do)."""
+    key = _key(request)
+    if not key:
+        return
     await session.flush()  # the call's own conflicts surface here, not as ours below
     try:
         await session.execute(
-            table.insert().values(
-                tenant_id=tenant,
-                method=method,
+            tables.idempotency.insert().values(
+                tenant_id=current_tenant(),
+                method=_method(request),
                 idempotency_key=key,
-                request_hash=digest,
-                response=kept.SerializeToString(),
+                request_hash=request_digest(request),
+                response=response.SerializeToString(),
                 created_at=datetime.now(UTC),
             )
         )
@@ -97,4 +123,3 @@ async def once(
             "a request with this idempotency key is in flight; retry to get its answer",
             reason="IDEMPOTENCY_CONFLICT",
         ) from None
-    return response

@@ -15,7 +15,7 @@ from mesh.context import require_principal
 from mesh.errors import InvalidArgument
 from svc_billing import convert
 from svc_billing.app import catalog, invoices, subscriptions, usage
-from svc_billing.app.common import Deps, replayable, require_platform_operator
+from svc_billing.app.common import Deps, Replay, replayable, require_platform_operator
 from svc_billing.app.entitlements import of_tenant
 from svc_billing.domain.invoicing import InvoiceStatus
 from svc_billing.domain.periods import Interval
@@ -242,11 +242,17 @@ class BillingApi(billing_service_pb2_grpc.BillingServiceServicer):
         self, request: pb.PayInvoiceRequest, context: Ctx
     ) -> pb.PayInvoiceResponse:  # noqa: N802
         invoice_id = _required(request.invoice_id, "invoice_id")
-        done = await invoices.pay(self.deps, invoice_id, request.idempotency_key)
-        return pb.PayInvoiceResponse(
-            invoice=convert.invoice_message(done.invoice),
-            subscription=convert.subscription_message(done.subscription),
-        )
+
+        def render(done: invoices.Paid) -> pb.PayInvoiceResponse:
+            return pb.PayInvoiceResponse(
+                invoice=convert.invoice_message(done.invoice),
+                subscription=convert.subscription_message(done.subscription),
+            )
+
+        replay = Replay(request, pb.PayInvoiceResponse, render)
+        answer = await invoices.pay(self.deps, invoice_id, request.idempotency_key, replay)
+        assert isinstance(answer, pb.PayInvoiceResponse)
+        return answer
 
     async def RecordManualPayment(  # noqa: N802
         self, request: pb.RecordManualPaymentRequest, context: Ctx

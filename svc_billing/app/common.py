@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +20,7 @@ from svc_billing.payments import PaymentProvider
 from svc_billing.store import TABLES
 
 R = TypeVar("R", bound=Message)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,16 @@ class Deps:
 
     def now(self) -> datetime:
         return self.config.clock()
+
+
+@dataclass(frozen=True)
+class Replay(Generic[R, T]):
+    """How a use case stores the first answer for an idempotency key: the answer is a
+    contract message, so the servicer hands in its renderer."""
+
+    request: Message  # carries the idempotency_key
+    response_type: type[R]
+    render: Callable[[T], R]
 
 
 async def replayable(

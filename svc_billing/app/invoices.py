@@ -14,10 +14,11 @@ from erp.billing.v1 import billing_pb2 as pb
 from mesh import paging
 from mesh.context import acting_for_tenant
 from mesh.errors import FailedPrecondition, InvalidArgument
+from mesh.idempotency import remember, replayed
 from mesh.ids import new_id
 from svc_billing import convert, events
 from svc_billing.app import catalog
-from svc_billing.app.common import Deps, require_platform_operator
+from svc_billing.app.common import Deps, R, Replay, require_platform_operator
 from svc_billing.app.entitlements import limits_of, save
 from svc_billing.app.usage import value
 from svc_billing.domain import subscription as rules
@@ -31,6 +32,7 @@ from svc_billing.domain.invoicing import (
 )
 from svc_billing.payments import ChargeRequest, ProviderUnavailable, manual_reference_valid
 from svc_billing.store import (
+    TABLES,
     InvoiceRow,
     Invoices,
     PaymentRow,
@@ -166,13 +168,20 @@ class Paid:
     subscription: SubscriptionRow
 
 
-async def pay(deps: Deps, invoice_id: str, idempotency_key: str) -> Paid:
+async def pay(
+    deps: Deps, invoice_id: str, idempotency_key: str, replay: Replay[R, Paid] | None = None
+) -> R | Paid:
     """Charge an open invoice with the payment method on file.
 
-    The provider is called outside any transaction (it is a network call); the
-    attempt's idempotency key makes a retried call charge at most once.
+    The provider is called outside any transaction (it is a network call), with the
+    caller's idempotency key (or one per attempt), so a retried call charges at most
+    once; with `replay`, a retry with the same key also gets the first answer back.
     """
     async with deps.db.sessions() as session:
+        if replay is not None:
+            first = await replayed(session, TABLES, replay.request, replay.response_type)
+            if first is not None:
+                return first
         row = await Invoices(session).get(invoice_id)
         sub = await Subscriptions(session).get(row.subscription_id)
         if row.status not in ("open", "uncollectible"):
@@ -239,7 +248,12 @@ async def pay(deps: Deps, invoice_id: str, idempotency_key: str) -> Paid:
             failed = rules.payment_failed(convert.subscription(sub), now)
             if failed != convert.subscription(sub):
                 await save(session, sub, failed, "past_due", now)
-    return Paid(row, sub)
+        paid = Paid(row, sub)
+        if replay is not None:
+            answer = replay.render(paid)
+            await remember(session, TABLES, replay.request, answer)
+            return answer
+    return paid
 
 
 async def record_manual_payment(

@@ -300,3 +300,28 @@ async def test_paying_after_the_period_ran_out_invoices_the_fresh_period(
                 restarted,
                 when(sub.current_period_end),
             )
+
+
+async def test_a_retried_payment_with_its_key_answers_the_same_and_charges_once(
+    auth: Auth, billing: Billing
+) -> None:
+    tenant = await new_tenant(auth, billing)
+    with clock_kept(billing):
+        async with stripe_on(billing) as standin:
+            invoice = await suspended_by_a_declined_card(billing, tenant, standin)
+            await set_card(billing, tenant, VISA)
+            intents = len(standin.payment_intents)
+            request = bpb.PayInvoiceRequest(invoice_id=invoice.invoice_id, idempotency_key="k-1")
+            first = await billing.stub.PayInvoice(request, metadata=tenant.token)
+            again = await billing.stub.PayInvoice(request, metadata=tenant.token)
+            assert first.invoice.status == billing_pb2.INVOICE_STATUS_PAID
+            assert again == first
+            assert len(standin.payment_intents) == intents + 1
+            # The provider saw the caller's key: a retry after a lost answer is safe too.
+            assert standin.requests_to("/v1/payment_intents")[-1].idempotency_key == "k-1"
+            other = bpb.PayInvoiceRequest(invoice_id="another", idempotency_key="k-1")
+            error = await fails(
+                billing.stub.PayInvoice(other, metadata=tenant.token),
+                grpc.StatusCode.INVALID_ARGUMENT,
+            )
+            assert bad_fields(error) == {"idempotency_key"}
