@@ -49,7 +49,9 @@ DLQ_STREAM = "ERP_DLQ"
 DLQ_PREFIX = "erp.dlq"
 BATCH = 128
 FETCH_WAIT_SECONDS = 1.0
-ACK_WAIT_SECONDS = 30.0
+# Unacked events come again after this long; short, because after a broker crash the
+# acks in flight are lost and those events wait for it (the inbox skips them).
+ACK_WAIT_SECONDS = 10.0
 RETRY_DELAYS_SECONDS = (0.2, 1.0, 5.0, 15.0, 30.0)
 
 P = TypeVar("P", bound=Message)
@@ -196,6 +198,9 @@ class ConsumerRunner:
                 await sub.unsubscribe()
 
     async def handle_batch(self, msgs: Sequence[Msg]) -> None:
+        if len(msgs) == 1:
+            await self._handle_alone(msgs[0])  # no second run for a lone failure
+            return
         try:
             await self._handle_together(msgs)
         except Exception:
