@@ -22,7 +22,7 @@ from svc_billing.domain import subscription as rules
 from svc_billing.domain.catalog import TRIAL_PLAN
 from svc_billing.domain.invoicing import TAX_RATE_MAX_BPS, Line, proration_lines
 from svc_billing.domain.periods import Interval
-from svc_billing.domain.proration import prorate
+from svc_billing.domain.proration import prorate, switch_interval
 from svc_billing.store import InvoiceRow, SubscriptionRow, Subscriptions
 
 PROVIDERS = ("manual", "stripe")
@@ -86,18 +86,9 @@ async def _plan_change_lines(
     new_price = new_plan.prices[after.interval]
     if after.interval == before.interval:
         split = prorate(old_price, new_price, before.period_start, before.period_end, now)
-        period = (now, before.period_end)
-    else:  # a new period starts now: credit the old rest, charge the new period whole
-        credit = prorate(old_price, 0, before.period_start, before.period_end, now)
-        split = prorate(0, new_price, after.period_start, after.period_end, after.period_start)
-        split = type(split)(
-            credit=credit.credit,
-            charge=split.charge,
-            net=split.charge - credit.credit,
-            remaining_seconds=split.remaining_seconds,
-            period_seconds=split.period_seconds,
-        )
-        period = (after.period_start, after.period_end)
+    else:  # a new period starts now
+        split = switch_interval(old_price, new_price, before.period_start, before.period_end, now)
+    period = (now, after.period_end)
     return before, after, proration_lines(old_plan.name, new_plan.name, split, period)
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
 
-from mesh.errors import Violations
+from mesh.errors import InvalidArgument, Violations
 from svc_billing.domain.money import round_half_up
 from svc_billing.domain.periods import require_utc
 
@@ -53,3 +53,24 @@ def prorate(
     credit = round_half_up(old_price * share)
     charge = round_half_up(new_price * share)
     return Proration(credit, charge, charge - credit, remaining, period_seconds)
+
+
+def switch_interval(
+    old_price: int,
+    new_price: int,
+    period_start: datetime,
+    period_end: datetime,
+    change_at: datetime,
+) -> Proration:
+    """Monthly <-> yearly: the old period stops now (its unused time is credited) and a
+    whole new period starts now, charged in full."""
+    unused = prorate(old_price, 0, period_start, period_end, change_at)
+    if new_price < 0:
+        raise InvalidArgument.one("new_price", "must not be negative")
+    return Proration(
+        unused.credit,
+        new_price,
+        new_price - unused.credit,
+        unused.remaining_seconds,
+        unused.period_seconds,
+    )

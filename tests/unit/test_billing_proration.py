@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from mesh.errors import InvalidArgument
-from svc_billing.domain.proration import Proration, prorate
+from svc_billing.domain.proration import Proration, prorate, switch_interval
 
 DAY = 86400
 
@@ -181,3 +181,12 @@ def test_empty_period_is_refused() -> None:
     with pytest.raises(InvalidArgument) as caught:
         prorate(1, 1, utc(2027, 4, 1), utc(2027, 4, 1), utc(2027, 4, 1))
     assert [v.field for v in caught.value.violations] == ["period_end"]
+
+
+def test_switching_interval_credits_the_old_rest_and_charges_a_whole_new_period() -> None:
+    # Monthly 2900 in a 30-day April, switched to yearly 29000 after 10 days:
+    # 20 of 30 days unused -> credit 1933.33 -> 1933; the yearly price in full.
+    start = datetime(2026, 4, 1, tzinfo=UTC)
+    end = datetime(2026, 5, 1, tzinfo=UTC)
+    switched = switch_interval(2900, 29000, start, end, datetime(2026, 4, 11, tzinfo=UTC))
+    assert (switched.credit, switched.charge, switched.net) == (1933, 29000, 27067)
