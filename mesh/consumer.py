@@ -49,6 +49,7 @@ DLQ_STREAM = "ERP_DLQ"
 DLQ_PREFIX = "erp.dlq"
 BATCH = 128
 FETCH_WAIT_SECONDS = 1.0
+TOP_UP_WAIT_SECONDS = 0.005
 # Unacked events come again after this long; short, because after a broker crash the
 # acks in flight are lost and those events wait for it (the inbox skips them).
 ACK_WAIT_SECONDS = 10.0
@@ -186,12 +187,16 @@ class ConsumerRunner:
         try:
             while True:
                 try:
-                    msgs = await sub.fetch(BATCH, timeout=FETCH_WAIT_SECONDS)
+                    msgs = await sub.fetch(1, timeout=FETCH_WAIT_SECONDS)
                 except TimeoutError:
                     # Idle: make sure the consumer still exists (`erp events replay`
                     # recreates it); NotFoundError sends us round to resubscribe.
                     await js.consumer_info(self.consumer.stream, self.consumer.name)
                     continue
+                # Then whatever else is there now. One fetch of BATCH would wait for
+                # the batch to fill (up to its timeout) while events trickle in.
+                with contextlib.suppress(TimeoutError):
+                    msgs += await sub.fetch(BATCH - 1, timeout=TOP_UP_WAIT_SECONDS)
                 await self.handle_batch(msgs)
         finally:
             with contextlib.suppress(Exception):
@@ -215,11 +220,14 @@ class ConsumerRunner:
         envelopes = [_envelope(m) for m in msgs]
         async with self.db.transaction() as session:
             done = await self._already_handled(session, [e.event_id for e in envelopes])
+            handled = []
             for envelope in envelopes:
                 if envelope.event_id in done:
                     continue
                 done.add(envelope.event_id)
                 await self._apply(session, envelope)
+                handled.append(envelope.event_id)
+            await self._record_handled(session, handled)
 
     async def _handle_alone(self, msg: Msg) -> None:
         try:
@@ -227,6 +235,7 @@ class ConsumerRunner:
             async with self.db.transaction() as session:
                 if not await self._already_handled(session, [envelope.event_id]):
                     await self._apply(session, envelope)
+                    await self._record_handled(session, [envelope.event_id])
         except IntegrityError:
             # Another replica handled it first: its inbox row won the race.
             await msg.ack()
@@ -275,12 +284,15 @@ class ConsumerRunner:
                 acting_for_tenant(envelope.tenant_id),
             ):
                 await on.handle(session, envelope, payload)
+
+    async def _record_handled(self, session: AsyncSession, event_ids: list[str]) -> None:
+        """Inbox rows for the batch in one statement (one row each is a round trip each)."""
+        if not event_ids:
+            return
+        at = datetime.now(UTC)
         await session.execute(
-            self.tables.inbox.insert().values(
-                consumer=self.consumer.name,
-                event_id=envelope.event_id,
-                handled_at=datetime.now(UTC),
-            )
+            self.tables.inbox.insert(),
+            [{"consumer": self.consumer.name, "event_id": e, "handled_at": at} for e in event_ids],
         )
 
     async def _failed(self, msg: Msg, error: Exception) -> None:

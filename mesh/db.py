@@ -4,6 +4,7 @@ and a repository base that scopes every query to the caller's tenant."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -67,12 +68,23 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self.committed = asyncio.Event()  # set after a commit that wrote events
+        # SQLite has one writer at a time, and a writer that finds the file locked
+        # sleeps in steps of up to 100 ms: under load the service's own transactions
+        # (requests, outbox relay, consumers) would queue that way. Taking turns in
+        # the event loop instead costs nothing. PostgreSQL locks rows: no turns.
+        self._write_turn = asyncio.Lock() if self.dialect == "sqlite" else None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A unit of work: commits on success, rolls back on any exception."""
-        async with self.sessions() as session, session.begin():
-            yield session
+        """A unit of work: commits on success, rolls back on any exception.
+
+        Not reentrant: a use case opens one transaction and passes its session on.
+        """
+        async with contextlib.AsyncExitStack() as turn:
+            if self._write_turn is not None:
+                await turn.enter_async_context(self._write_turn)
+            async with self.sessions() as session, session.begin():
+                yield session
         if session.info.get("wrote_events"):
             self.committed.set()
 

@@ -6,6 +6,7 @@ tenant (`erp.auth.T.>`) or all (`erp.auth.>`); one stream per domain, `ERP_<DOMA
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from google.protobuf import any_pb2, timestamp_pb2
@@ -75,15 +76,28 @@ async def record(
     session: AsyncSession, tables: MeshTables, envelope: event_pb2.EventEnvelope
 ) -> None:
     """Add the event to the outbox of the session's transaction."""
+    await record_many(session, tables, [envelope])
+
+
+async def record_many(
+    session: AsyncSession, tables: MeshTables, envelopes: Sequence[event_pb2.EventEnvelope]
+) -> None:
+    """Add several events in one statement (their order is kept)."""
+    now = datetime.now(UTC)
+    # insert() with the values as parameters: one compiled statement for every event.
     await session.execute(
-        tables.outbox.insert().values(
-            event_id=envelope.event_id,
-            event_type=envelope.event_type,
-            subject=subject_for(envelope.event_type, envelope.tenant_id),
-            tenant_id=envelope.tenant_id,
-            aggregate_id=envelope.aggregate_id,
-            envelope=envelope.SerializeToString(),
-            created_at=datetime.now(UTC),
-        )
+        tables.outbox.insert(),
+        [
+            {
+                "event_id": e.event_id,
+                "event_type": e.event_type,
+                "subject": subject_for(e.event_type, e.tenant_id),
+                "tenant_id": e.tenant_id,
+                "aggregate_id": e.aggregate_id,
+                "envelope": e.SerializeToString(),
+                "created_at": now,
+            }
+            for e in envelopes
+        ],
     )
     session.info["wrote_events"] = True

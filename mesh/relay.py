@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 
@@ -20,8 +21,10 @@ from mesh.db import Database
 from mesh.tables import MeshTables
 
 log = logging.getLogger("mesh.relay")
-BATCH = 256
+BATCH = 512
+ACK_TIMEOUT_SECONDS = 5.0
 IDLE_POLL_SECONDS = 1.0
+LINGER_SECONDS = 0.01
 # JetStream keeps the events; the outbox keeps sent rows a day for inspection only.
 KEEP_SENT = timedelta(days=1)
 PURGE_EVERY_SECONDS = 600.0
@@ -63,57 +66,96 @@ class OutboxRelay:
                     log.exception("outbox purge failed; will try again")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.db.committed.wait(), IDLE_POLL_SECONDS)
+                # Let the commits of the next few milliseconds join this drain: under
+                # load one select/publish/update then carries many events, not one.
+                await asyncio.sleep(LINGER_SECONDS)
             self.db.committed.clear()
             if not self.bus.connected:
                 continue
             try:
-                while await self.publish_batch() == BATCH:
-                    pass
+                await self.drain()
             except Exception:
                 log.exception("outbox relay failed; retrying")
                 await asyncio.sleep(IDLE_POLL_SECONDS)
 
-    async def publish_batch(self) -> int:
-        """Publish up to BATCH pending events; returns how many were marked sent."""
-        assert self.bus.js is not None
+    async def drain(self) -> int:
+        """Publish everything pending, oldest first; returns how many were marked sent.
+
+        Pipelined: while a batch is in flight the next one is read and the previous
+        one marked sent, so the database and NATS work at the same time. Rows that
+        commit late with a lower sequence are picked up by the next drain.
+        """
+        total = 0
+        rows = await self._pending(after=None)
+        marking: asyncio.Task[None] | None = None
+        reading: asyncio.Task[list[Any]] | None = None
+        try:
+            while rows:
+                if len(rows) == BATCH:
+                    reading = asyncio.create_task(self._pending(after=rows[-1].seq))
+                sent = await self._publish(rows)
+                if marking is not None:
+                    await marking
+                marking = asyncio.create_task(self._mark_sent(sent)) if sent else None
+                total += len(sent)
+                if len(sent) < len(rows) or reading is None:
+                    break
+                rows, reading = await reading, None
+            if marking is not None:
+                await marking
+                marking = None
+        finally:
+            for task in (reading, marking):
+                if task is not None and not task.done():
+                    task.cancel()
+                    with contextlib.suppress(BaseException):
+                        await task
+        return total
+
+    async def _pending(self, after: int | None) -> list[Any]:
         outbox = self.tables.outbox
+        stmt = (
+            select(outbox.c.seq, outbox.c.event_id, outbox.c.subject, outbox.c.envelope)
+            .where(outbox.c.published_at.is_(None))
+            .order_by(outbox.c.seq)
+            .limit(BATCH)
+        )
+        if after is not None:
+            stmt = stmt.where(outbox.c.seq > after)
         async with self.db.sessions() as session:
-            rows = (
-                await session.execute(
-                    select(outbox.c.seq, outbox.c.event_id, outbox.c.subject, outbox.c.envelope)
-                    .where(outbox.c.published_at.is_(None))
-                    .order_by(outbox.c.seq)
-                    .limit(BATCH)
-                )
-            ).all()
-        if not rows:
-            return 0
+            return list((await session.execute(stmt)).all())
+
+    async def _publish(self, rows: list[Any]) -> list[int]:
+        """Send the rows; the sequences of the acknowledged prefix."""
+        js = self.bus.js
+        assert js is not None
         for domain in {row.subject.split(".")[1] for row in rows} - self._streams:
             await self.bus.ensure_stream(domain)
             self._streams.add(domain)
-        acks = await asyncio.gather(
-            *(
-                self.bus.js.publish(
-                    row.subject, row.envelope, headers={"Nats-Msg-Id": row.event_id}
-                )
-                for row in rows
-            ),
-            return_exceptions=True,
-        )
+        # publish_async sends without a round trip per event; its acks come back as
+        # futures, which never resolve if the connection drops: bounded wait.
+        acks = [
+            await js.publish_async(row.subject, row.envelope, headers={"Nats-Msg-Id": row.event_id})
+            for row in rows
+        ]
+        await asyncio.wait(acks, timeout=ACK_TIMEOUT_SECONDS)
+        for ack in acks:
+            ack.cancel()  # no-op for the answered; the rest are sent again, in order
         sent = []
         for row, ack in zip(rows, acks, strict=True):
-            if isinstance(ack, BaseException):
-                log.warning("event not acknowledged; will retry", extra={"error": str(ack)})
+            error = _failure(ack)
+            if error:
+                log.warning("event not acknowledged; will retry", extra={"error": error})
                 break
             sent.append(row.seq)
-        if sent:
-            async with self.db.transaction() as session:
-                await session.execute(
-                    outbox.update()
-                    .where(outbox.c.seq.in_(sent))
-                    .values(published_at=datetime.now(UTC))
-                )
-        return len(sent)
+        return sent
+
+    async def _mark_sent(self, seqs: list[int]) -> None:
+        outbox = self.tables.outbox
+        async with self.db.transaction() as session:
+            await session.execute(
+                outbox.update().where(outbox.c.seq.in_(seqs)).values(published_at=datetime.now(UTC))
+            )
 
     async def purge_sent(self, before: datetime) -> int:
         """Delete rows published before `before`; returns how many went."""
@@ -125,3 +167,11 @@ class OutboxRelay:
                 )
             )
         return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _failure(ack: asyncio.Future[Any]) -> str:
+    """Why an event was not acknowledged; "" when it was."""
+    if ack.cancelled():
+        return "no ack in time"
+    error = ack.exception()
+    return f"{type(error).__name__}: {error}" if error is not None else ""
