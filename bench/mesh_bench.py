@@ -155,14 +155,21 @@ def main() -> None:
             "ERP_EDGE_RATE_LIMIT_TOTAL": "1000000",
         }
         env.pop("ERP_DATABASE_URL", None)
-        os.environ.update({k: env[k] for k in ("ERP_HOME", "ERP_EDGE_PORT")})
-        seconds = cold_start(home, env)
+        # In-process clients find the throwaway mesh's certificates by ERP_HOME too.
+        saved = {k: os.environ.get(k) for k in ("ERP_HOME", "ERP_EDGE_PORT")}
+        os.environ.update({k: env[k] for k in saved})
         try:
+            seconds = cold_start(home, env)
             rss = mesh_rss_mib(paths)
             token = signup(edge_port)
             results = {r.name: r for r in asyncio.run(throughput(paths, token))}
         finally:
             subprocess.run([str(Path(sys.executable).parent / "erp"), "down"], env=env, check=False)
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
     print(f"cold start (erp up --detach until all healthy): {seconds:.2f} s   target <= 10 s")
     total = sum(rss.values())
     parts = ", ".join(f"{k} {v:.0f}" for k, v in rss.items())
