@@ -41,6 +41,7 @@ class OutboxRelay:
         # its owner to start (JetStream would refuse the publish meanwhile).
         self._streams: set[str] = {bus.domain}
         bus.on_reconnected(self._forget_streams)
+        self._marking: asyncio.Task[None] | None = None
 
     def _forget_streams(self) -> None:
         self._streams = {self.bus.domain}
@@ -53,6 +54,7 @@ class OutboxRelay:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await self.settle()
 
     async def _run(self) -> None:
         last_purge = 0.0
@@ -79,38 +81,45 @@ class OutboxRelay:
                 await asyncio.sleep(IDLE_POLL_SECONDS)
 
     async def drain(self) -> int:
-        """Publish everything pending, oldest first; returns how many were marked sent.
+        """Publish everything pending, oldest first; returns how many were published.
 
         Pipelined: while a batch is in flight the next one is read and the previous
-        one marked sent, so the database and NATS work at the same time. Rows that
-        commit late with a lower sequence are picked up by the next drain.
+        one marked sent, so the database and NATS work at the same time; the last
+        mark finishes while the relay waits for the next commits (`settle` waits for
+        it). Rows that commit late with a lower sequence are picked up by the next
+        drain.
         """
+        await self.settle()  # never select rows whose mark is still on its way
         total = 0
         rows = await self._pending(after=None)
-        marking: asyncio.Task[None] | None = None
         reading: asyncio.Task[list[Any]] | None = None
         try:
             while rows:
                 if len(rows) == BATCH:
                     reading = asyncio.create_task(self._pending(after=rows[-1].seq))
                 sent = await self._publish(rows)
-                if marking is not None:
-                    await marking
-                marking = asyncio.create_task(self._mark_sent(sent)) if sent else None
+                await self.settle()
+                if sent:
+                    self._marking = asyncio.create_task(self._mark_sent(sent))
                 total += len(sent)
                 if len(sent) < len(rows) or reading is None:
                     break
                 rows, reading = await reading, None
-            if marking is not None:
-                await marking
-                marking = None
         finally:
-            for task in (reading, marking):
-                if task is not None and not task.done():
-                    task.cancel()
-                    with contextlib.suppress(BaseException):
-                        await task
+            if reading is not None and not reading.done():
+                reading.cancel()
+                with contextlib.suppress(BaseException):
+                    await reading
         return total
+
+    async def settle(self) -> None:
+        """Wait for the last batch to be marked sent (a failed mark only re-sends it)."""
+        marking, self._marking = self._marking, None
+        if marking is not None:
+            try:
+                await marking
+            except Exception:
+                log.exception("marking events sent failed; they will be sent again")
 
     async def _pending(self, after: int | None) -> list[Any]:
         outbox = self.tables.outbox
