@@ -56,6 +56,9 @@ _WELL_KNOWN: dict[str, Json] = {
         "properties": {"@type": {"type": "string"}},
         "additionalProperties": True,
     },
+    "google.protobuf.Struct": {"type": "object", "additionalProperties": True},
+    "google.protobuf.Value": {},  # any JSON value
+    "google.protobuf.FieldMask": {"type": "string", "description": "comma-separated paths"},
 }
 _HTTP_VERBS = ("get", "put", "post", "delete", "patch")
 
@@ -199,14 +202,37 @@ def _operation(
     else:
         operation["x-erp-permission"] = access.permission
         operation["x-erp-feature"] = access.feature
-    if rule.body == "*":
+    if rule.body:
         operation["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": builder.ref(method.input_type)}},
+            "content": {"application/json": {"schema": _body_schema(builder, method, rule)}},
         }
-    else:
-        operation["parameters"] += builder.query_parameters(method.input_type, set(path_fields))
+    if rule.body != "*":  # the fields outside the body (and path) are query parameters
+        skip = {*path_fields, rule.body} if rule.body else set(path_fields)
+        operation["parameters"] += builder.query_parameters(method.input_type, skip)
+    if rule.response_body:
+        operation["responses"]["200"]["content"]["application/json"]["schema"] = (
+            _field_schema(builder, method.output_type, rule.response_body)
+        )
     return operation
+
+
+def _field_schema(builder: _Builder, message_name: str, field_name: str) -> Json:
+    message = builder.found.messages[message_name.lstrip(".")]
+    field = next(f for f in message.field if f.name == field_name)
+    return builder.field(field)
+
+
+def _body_schema(builder: _Builder, method: descriptor_pb2.MethodDescriptorProto, rule: Any) -> Json:
+    """The request body: the whole request (`*`) or one field; a client stream takes a
+    JSON array of them (the transcoder sends each element as one message)."""
+    if rule.body == "*":
+        schema = builder.ref(method.input_type)
+    else:
+        schema = _field_schema(builder, method.input_type, rule.body)
+    if method.client_streaming:
+        return {"type": "array", "items": schema}
+    return schema
 
 
 def document(path: Path = contracts.DESCRIPTOR_SET_PATH) -> Json:

@@ -25,7 +25,11 @@ from pathlib import Path
 from mesh.codegen import ROOT, googleapis_include
 
 BUF = Path(sys.executable).parent / "buf"
-GOOGLEAPIS_FILES = ("google/api/annotations.proto", "google/api/http.proto")
+GOOGLEAPIS_FILES = (
+    "google/api/annotations.proto",
+    "google/api/http.proto",
+    "google/type/date.proto",
+)
 
 
 def deps(root: Path = ROOT) -> Path:

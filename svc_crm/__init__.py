@@ -1,0 +1,1 @@
+"""svc_crm: contacts, companies, leads, pipelines, opportunities, activities."""
