@@ -91,7 +91,12 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         contract = self.methods.get(method)
         if handler.unary_unary is not None:
             return handler._replace(unary_unary=self._wrap(method, contract, handler.unary_unary))
-        return handler  # streaming RPCs get wrapped when the contracts first declare one
+        if handler.stream_unary is not None:
+            # A client stream answers once, like a unary call: the same wrapper applies
+            # (it hands the request iterator on untouched).
+            return handler._replace(stream_unary=self._wrap(method, contract, handler.stream_unary))
+        # Server streams need a generator wrapper: added when a contract first declares one.
+        raise RuntimeError(f"{method}: server-streaming RPCs are not supported by the mesh yet")
 
     def _wrap(
         self, method: str, contract: contracts.MethodContract | None, behavior: Behavior

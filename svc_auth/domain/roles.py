@@ -55,13 +55,27 @@ BUILTIN_ROLES: dict[str, BuiltinRole] = {
                 # What the plan allows, so the console can show which modules are on.
                 "billing.entitlements.read",
                 "billing.subscription.read",
+                # Sales work: read everything in the CRM, write records, not its settings
+                # (custom fields, pipelines, web forms).
+                "crm.*.read",
+                "crm.contacts.write",
+                "crm.companies.write",
+                "crm.leads.write",
+                "crm.opportunities.write",
+                "crm.activities.write",
             ),
         ),
         # Read-only.
         BuiltinRole(
             VIEWER,
             "Reads only",
-            ("auth.self.read", "auth.tenant.read", "auth.users.read", "billing.entitlements.read"),
+            (
+                "auth.self.read",
+                "auth.tenant.read",
+                "auth.users.read",
+                "billing.entitlements.read",
+                "crm.*.read",
+            ),
         ),
     )
 }

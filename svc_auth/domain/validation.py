@@ -3,33 +3,17 @@ violations it found so a request can report every bad field at once."""
 
 from __future__ import annotations
 
-import re
-
 from mesh.errors import FieldViolation
 
-EMAIL_MAX = 254
+# The e-mail rules are the mesh's, shared by every service; svc_auth imports them from here.
+from mesh.values import EMAIL_MAX as EMAIL_MAX
+from mesh.values import check_email as check_email
+from mesh.values import normalize_email as normalize_email
+
 PASSWORD_MIN = 12
 PASSWORD_MAX = 1024  # Argon2 hashes anything, but unbounded input is a DoS lever
 TENANT_NAME_MAX = 200
 DISPLAY_NAME_MAX = 200
-# Deliberately loose: one "@", no spaces, a dot in the domain. Deliverability is
-# proven by the invitation / reset e-mails, not by a regex.
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
-
-
-def normalize_email(raw: str) -> str:
-    return raw.strip().lower()
-
-
-def check_email(email: str, field: str = "email") -> list[FieldViolation]:
-    """`email` must already be normalized."""
-    if not email:
-        return [FieldViolation(field, "is required")]
-    if len(email) > EMAIL_MAX:
-        return [FieldViolation(field, f"at most {EMAIL_MAX} characters")]
-    if not _EMAIL.match(email):
-        return [FieldViolation(field, "not a valid e-mail address")]
-    return []
 
 
 def check_password(password: str, email: str, field: str = "password") -> list[FieldViolation]:

@@ -18,6 +18,7 @@ from auth_harness import (  # type: ignore[import-not-found]
     start_auth,
 )
 from billing_harness import Billing, gate_auth_by, start_billing  # type: ignore[import-not-found]
+from crm_harness import Crm, start_crm  # type: ignore[import-not-found]
 from pg_support import PostgresDatabases  # type: ignore[import-not-found]
 from processes import start_until_ready, stop  # type: ignore[import-not-found]
 
@@ -74,6 +75,16 @@ async def billing(auth: Auth, databases: DatabaseFactory) -> AsyncIterator[Billi
         yield running
     finally:
         auth.running.runtime.entitlements.fetch = None
+        await running.close()
+
+
+@pytest.fixture(scope="session")
+async def crm(auth: Auth, databases: DatabaseFactory) -> AsyncIterator[Crm]:
+    """svc_crm beside the backend's svc_auth (plans not checked unless a test gates it)."""
+    running = await start_crm(auth, databases.make(auth.backend, "crm"))
+    try:
+        yield running
+    finally:
         await running.close()
 
 

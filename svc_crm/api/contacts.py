@@ -1,0 +1,133 @@
+"""Contacts, custom fields and import RPCs: contract messages in, use cases called,
+messages out. No SQL and no rules here."""
+
+from __future__ import annotations
+
+from erp.crm.v1 import crm_service_pb2 as pb
+from svc_crm import convert
+from svc_crm.api.base import ApiBase, Ctx, required
+from svc_crm.app import contacts, custom_fields, imports
+from svc_crm.app.common import replayable
+
+
+class ContactsApi(ApiBase):
+    # --- custom fields -------------------------------------------------------------------
+
+    async def DefineCustomField(  # noqa: N802
+        self, request: pb.DefineCustomFieldRequest, context: Ctx
+    ) -> pb.DefineCustomFieldResponse:
+        async def run() -> pb.DefineCustomFieldResponse:
+            row = await custom_fields.define(self.deps, session, request.field)
+            return pb.DefineCustomFieldResponse(field=convert.custom_field(row))
+
+        async with self.deps.db.transaction() as session:
+            return await replayable(session, request, pb.DefineCustomFieldResponse, run)
+
+    async def ListCustomFields(  # noqa: N802
+        self, request: pb.ListCustomFieldsRequest, context: Ctx
+    ) -> pb.ListCustomFieldsResponse:
+        rows = await custom_fields.list_defined(
+            self.deps, request.record_kind, request.show_archived
+        )
+        return pb.ListCustomFieldsResponse(fields=[convert.custom_field(r) for r in rows])
+
+    async def ArchiveCustomField(  # noqa: N802
+        self, request: pb.ArchiveCustomFieldRequest, context: Ctx
+    ) -> pb.ArchiveCustomFieldResponse:
+        row = await custom_fields.archive(self.deps, required(request.id, "id"))
+        return pb.ArchiveCustomFieldResponse(field=convert.custom_field(row))
+
+    # --- contacts ------------------------------------------------------------------------
+
+    async def CreateContact(  # noqa: N802
+        self, request: pb.CreateContactRequest, context: Ctx
+    ) -> pb.CreateContactResponse:
+        async def run() -> pb.CreateContactResponse:
+            row = await contacts.create(
+                self.deps, session, request.contact, request.allow_duplicate
+            )
+            return pb.CreateContactResponse(contact=convert.contact(row))
+
+        async with self.deps.db.transaction() as session:
+            return await replayable(session, request, pb.CreateContactResponse, run)
+
+    async def GetContact(  # noqa: N802
+        self, request: pb.GetContactRequest, context: Ctx
+    ) -> pb.GetContactResponse:
+        row = await contacts.get(self.deps, required(request.id, "id"))
+        return pb.GetContactResponse(contact=convert.contact(row))
+
+    async def UpdateContact(  # noqa: N802
+        self, request: pb.UpdateContactRequest, context: Ctx
+    ) -> pb.UpdateContactResponse:
+        required(request.contact.id, "contact.id")
+        row = await contacts.update_contact(
+            self.deps, request.contact, list(request.update_mask.paths), request.allow_duplicate
+        )
+        return pb.UpdateContactResponse(contact=convert.contact(row))
+
+    async def ArchiveContact(  # noqa: N802
+        self, request: pb.ArchiveContactRequest, context: Ctx
+    ) -> pb.ArchiveContactResponse:
+        row = await contacts.set_archived(self.deps, required(request.id, "id"), True)
+        return pb.ArchiveContactResponse(contact=convert.contact(row))
+
+    async def RestoreContact(  # noqa: N802
+        self, request: pb.RestoreContactRequest, context: Ctx
+    ) -> pb.RestoreContactResponse:
+        row = await contacts.set_archived(self.deps, required(request.id, "id"), False)
+        return pb.RestoreContactResponse(contact=convert.contact(row))
+
+    async def ListContacts(  # noqa: N802
+        self, request: pb.ListContactsRequest, context: Ctx
+    ) -> pb.ListContactsResponse:
+        rows, token = await contacts.list_contacts(
+            self.deps,
+            request.filter,
+            request.order_by,
+            request.page_size,
+            request.page_token,
+            request.show_archived,
+        )
+        return pb.ListContactsResponse(
+            contacts=[convert.contact(r) for r in rows], next_page_token=token
+        )
+
+    async def SearchContacts(  # noqa: N802
+        self, request: pb.SearchContactsRequest, context: Ctx
+    ) -> pb.SearchContactsResponse:
+        rows, token = await contacts.search(
+            self.deps, request.query, request.page_size, request.page_token
+        )
+        return pb.SearchContactsResponse(
+            contacts=[convert.contact(r) for r in rows], next_page_token=token
+        )
+
+    async def MergeContacts(  # noqa: N802
+        self, request: pb.MergeContactsRequest, context: Ctx
+    ) -> pb.MergeContactsResponse:
+        survivor = required(request.survivor_id, "survivor_id")
+        merged = required(request.merged_id, "merged_id")
+
+        async def run() -> pb.MergeContactsResponse:
+            row, activities, deals = await contacts.merge(self.deps, session, survivor, merged)
+            return pb.MergeContactsResponse(
+                contact=convert.contact(row),
+                moved_activities=activities,
+                moved_opportunities=deals,
+            )
+
+        async with self.deps.db.transaction() as session:
+            return await replayable(session, request, pb.MergeContactsResponse, run)
+
+    # --- import --------------------------------------------------------------------------
+
+    async def ImportContacts(  # noqa: N802
+        self, request_iterator: object, context: Ctx
+    ) -> pb.ImportContactsResponse:
+        return await imports.run(self.deps, request_iterator)  # type: ignore[arg-type]
+
+    async def GetImport(  # noqa: N802
+        self, request: pb.GetImportRequest, context: Ctx
+    ) -> pb.GetImportResponse:
+        return await imports.status(self.deps, required(request.import_id, "import_id"))

@@ -1,0 +1,1 @@
+"""CRM use cases: one unit of work each."""

@@ -1,0 +1,287 @@
+"""Activities (calls, e-mails, meetings, tasks, notes about one record) and a
+record's timeline: its activities and its history merged, newest first, paged.
+
+An activity's `timeline_at` is when it counts on the timeline: its completion,
+else its creation; every change that moves one moves the other."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from erp.crm.v1 import crm_pb2 as pb
+from mesh.context import current_tenant
+from mesh.db import TenantRepository
+from mesh.errors import FailedPrecondition, FieldViolation, InvalidArgument, Violations
+from mesh.ids import new_id
+from mesh.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from svc_crm import convert, events
+from svc_crm.app import listing
+from svc_crm.app.common import Deps, actor_id
+from svc_crm.app.masks import changed_paths
+from svc_crm.domain.activities import check_activity
+from svc_crm.domain.people import check_text
+from svc_crm.domain.records import RecordType
+from svc_crm.store import (
+    Activities,
+    ActivityRow,
+    Companies,
+    Contacts,
+    HistoryRow,
+    Leads,
+    Opportunities,
+)
+
+ACTIVITY_FIELDS = ("subject", "body", "due_time", "owner_id")
+OWNER_MAX = 64
+REPOSITORIES: dict[RecordType, type[TenantRepository[Any]]] = {
+    RecordType.CONTACT: Contacts,
+    RecordType.COMPANY: Companies,
+    RecordType.LEAD: Leads,
+    RecordType.OPPORTUNITY: Opportunities,
+}
+
+
+async def record_exists(session: AsyncSession, kind: RecordType, record_id: str) -> bool:
+    return await REPOSITORIES[kind](session).find(record_id) is not None
+
+
+async def _record(session: AsyncSession, ref: pb.RecordRef, field: str) -> tuple[RecordType, str]:
+    """The referenced record of this tenant: 400 on `field` when it is not there."""
+    kind = convert.record_type(ref.kind, f"{field}.kind")
+    if not ref.id.strip():
+        raise InvalidArgument.one(f"{field}.id", "is required")
+    if not await record_exists(session, kind, ref.id):
+        raise InvalidArgument.one(f"{field}.id", f"no such {kind.value}")
+    return kind, ref.id
+
+
+def _check_owner(owner_id: str, field: str) -> list[FieldViolation]:
+    return check_text(owner_id, field, OWNER_MAX)
+
+
+async def create(deps: Deps, session: AsyncSession, message: pb.Activity) -> ActivityRow:
+    problems = Violations()
+    if message.kind not in convert.ACTIVITY_OF:
+        problems.add("activity.kind", "call, email, meeting, task or note is required")
+    problems.extend(check_activity(message.subject, message.body))
+    problems.extend(_check_owner(message.owner_id, "activity.owner_id"))
+    if not message.HasField("record"):
+        problems.add("activity.record", "is required")
+    problems.raise_if_any()
+    kind, record_id = await _record(session, message.record, "activity.record")
+    now = deps.now()
+    row = Activities(session).add(
+        ActivityRow(
+            id=new_id(),
+            kind=convert.ACTIVITY_OF[message.kind].value,
+            record_kind=kind.value,
+            record_id=record_id,
+            subject=message.subject.strip(),
+            body=message.body,
+            due_at=convert.from_ts(message.due_time) if message.HasField("due_time") else None,
+            completed_at=None,
+            owner_id=message.owner_id or actor_id(),
+            archived=False,
+            created_at=now,
+            updated_at=now,
+            timeline_at=now,
+        )
+    )
+    await events.publish(session, pb.ActivityCreated(activity=convert.activity(row)), row.id)
+    return row
+
+
+def _require_live(row: ActivityRow) -> None:
+    if row.archived:
+        raise FailedPrecondition("the activity was deleted", reason="ACTIVITY_ARCHIVED")
+
+
+async def update_activity(deps: Deps, message: pb.Activity, mask: Sequence[str]) -> ActivityRow:
+    paths = changed_paths(message, mask, ACTIVITY_FIELDS, "activity.")
+    problems = Violations()
+    if "subject" in paths or "body" in paths:
+        found = check_activity(message.subject, message.body)
+        problems.extend(v for v in found if v.field.removeprefix("activity.") in paths)
+    if "owner_id" in paths:
+        problems.extend(_check_owner(message.owner_id, "activity.owner_id"))
+    problems.raise_if_any()
+    now = deps.now()
+    async with deps.db.transaction() as session:
+        row = await Activities(session).get(message.id)
+        _require_live(row)
+        for path in paths:
+            if path == "subject":
+                row.subject = message.subject.strip()
+            elif path == "body":
+                row.body = message.body
+            elif path == "due_time":
+                has = message.HasField("due_time")
+                row.due_at = convert.from_ts(message.due_time) if has else None
+            elif path == "owner_id":
+                row.owner_id = message.owner_id or actor_id()
+        row.updated_at = now
+        await events.publish(
+            session,
+            pb.ActivityUpdated(activity=convert.activity(row), changed_fields=list(paths)),
+            row.id,
+        )
+        return row
+
+
+async def complete(deps: Deps, activity_id: str, when: datetime | None) -> ActivityRow:
+    now = deps.now()
+    async with deps.db.transaction() as session:
+        row = await Activities(session).get(activity_id)
+        _require_live(row)
+        if row.completed_at is not None and when is None:
+            return row  # already done: nothing to do, nothing published
+        done = when or now
+        row.completed_at = done
+        row.timeline_at = done
+        row.updated_at = now
+        await events.publish(
+            session,
+            pb.ActivityUpdated(activity=convert.activity(row), changed_fields=["complete_time"]),
+            row.id,
+        )
+        return row
+
+
+async def delete(deps: Deps, activity_id: str) -> ActivityRow:
+    now = deps.now()
+    async with deps.db.transaction() as session:
+        row = await Activities(session).get(activity_id)
+        if row.archived:
+            return row
+        row.archived = True
+        row.updated_at = now
+        await events.publish(session, pb.ActivityArchived(activity=convert.activity(row)), row.id)
+        return row
+
+
+async def list_activities(
+    deps: Deps, filter_text: str, order_by: str, page_size: int, page_token: str
+) -> tuple[list[ActivityRow], str]:
+    async with deps.db.sessions() as session:
+        return await listing.page(
+            session,
+            listing.ACTIVITIES,
+            filter_text=filter_text,
+            order_by=order_by,
+            page_size=page_size,
+            page_token=page_token,
+        )
+
+
+# ---- timeline ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One timeline item: an activity or a history line, at its time."""
+
+    time: datetime
+    id: str
+    activity: ActivityRow | None = None
+    change: HistoryRow | None = None
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a timeline page ends: entries strictly older than (time, id) follow."""
+
+    time: datetime
+    id: str
+
+
+def _binding(kind: RecordType, record_id: str) -> str:
+    return hashlib.sha256(f"timeline|{kind.value}|{record_id}".encode()).hexdigest()[:16]
+
+
+def encode_cursor(cursor: Cursor, kind: RecordType, record_id: str) -> str:
+    raw = json.dumps(
+        {"q": _binding(kind, record_id), "t": cursor.time.isoformat(), "i": cursor.id},
+        separators=(",", ":"),
+    )
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def decode_cursor(token: str, kind: RecordType, record_id: str) -> Cursor | None:
+    if not token:
+        return None
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
+        bound, at, last = decoded["q"], datetime.fromisoformat(decoded["t"]), decoded["i"]
+    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
+        raise InvalidArgument.one("page_token", "not a page token from this API") from None
+    if bound != _binding(kind, record_id) or not isinstance(last, str) or at.tzinfo is None:
+        raise InvalidArgument.one("page_token", "this token belongs to another record's timeline")
+    return Cursor(at, last)
+
+
+def page_size_of(page_size: int) -> int:
+    if page_size < 0:
+        raise InvalidArgument.one("page_size", "must not be negative")
+    return min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+
+
+def merge_newest_first(
+    sources: Sequence[Sequence[Entry]], size: int
+) -> tuple[list[Entry], Cursor | None]:
+    """The first `size` entries of the merged sources (each newest first) and the
+    cursor after them when more follow."""
+    merged = sorted((e for s in sources for e in s), key=lambda e: (e.time, e.id), reverse=True)
+    if len(merged) <= size:
+        return merged, None
+    last = merged[size - 1]
+    return merged[:size], Cursor(last.time, last.id)
+
+
+async def timeline(
+    deps: Deps, ref: pb.RecordRef, page_size: int, page_token: str
+) -> tuple[list[Entry], str]:
+    kind = convert.record_type(ref.kind, "record.kind")
+    if not ref.id.strip():
+        raise InvalidArgument.one("record.id", "is required")
+    size = page_size_of(page_size)
+    after = decode_cursor(page_token, kind, ref.id)
+    tenant = current_tenant()
+    a, h = ActivityRow, HistoryRow
+    doings = select(a).where(
+        a.tenant_id == tenant,
+        a.record_kind == kind.value,
+        a.record_id == ref.id,
+        a.archived.is_(False),
+    )
+    changes = select(h).where(
+        h.tenant_id == tenant, h.record_kind == kind.value, h.record_id == ref.id
+    )
+    if after is not None:
+        doings = doings.where(
+            or_(a.timeline_at < after.time, and_(a.timeline_at == after.time, a.id < after.id))
+        )
+        changes = changes.where(or_(h.at < after.time, and_(h.at == after.time, h.id < after.id)))
+    doings = doings.order_by(a.timeline_at.desc(), a.id.desc()).limit(size + 1)
+    changes = changes.order_by(h.at.desc(), h.id.desc()).limit(size + 1)
+    async with deps.db.sessions() as session:
+        await REPOSITORIES[kind](session).get(ref.id)  # NOT_FOUND for another tenant's too
+        found_a = list((await session.scalars(doings)).all())
+        found_h = list((await session.scalars(changes)).all())
+    entries, cursor = merge_newest_first(
+        [
+            [Entry(r.timeline_at, r.id, activity=r) for r in found_a],
+            [Entry(r.at, r.id, change=r) for r in found_h],
+        ],
+        size,
+    )
+    return entries, encode_cursor(cursor, kind, ref.id) if cursor else ""

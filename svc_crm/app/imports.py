@@ -1,0 +1,350 @@
+"""Bulk import of contacts from a client stream, one message per row.
+
+Rows are checked one by one, then written in batches (`CrmConfig.import_batch`),
+each batch in one transaction together with the import's progress row. A bad
+row gets an ERROR result and never stops the others. When the stream breaks,
+the batches already committed stay, and `crm_imports.last_committed_row` says
+where they end: sending the same `import_id` again skips those rows
+(ALREADY_IMPORTED), so a resumed import creates nothing twice.
+
+Duplicates are found by normalized e-mail and phone, against live contacts and
+against the earlier rows of the same import.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from erp.crm.v1 import crm_pb2
+from erp.crm.v1 import crm_service_pb2 as pb
+from mesh import entitlements
+from mesh.errors import InvalidArgument
+from mesh.ids import new_id
+from svc_crm import convert, events
+from svc_crm.app import contacts, custom_fields
+from svc_crm.app.common import Deps, actor_id
+from svc_crm.domain.custom_fields import Definition
+from svc_crm.domain.people import clean_tags, email_key, phone_key
+from svc_crm.domain.records import RecordType
+from svc_crm.store import Companies, ContactRow, Contacts, HistoryRow, ImportRow, Imports
+
+IMPORT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
+OUTCOME = pb.ImportOutcome
+DUPLICATE_MODE = {
+    pb.ON_DUPLICATE_UNSPECIFIED: "skip",
+    pb.ON_DUPLICATE_SKIP: "skip",
+    pb.ON_DUPLICATE_UPDATE: "update",
+    pb.ON_DUPLICATE_CREATE: "create",
+}
+UPDATABLE = ("first_name", "last_name", "email", "phone", "company_id", "title", "owner_id")
+
+
+@dataclass
+class _Run:
+    """One call of ImportContacts: its settings, its results, its batch in hand."""
+
+    import_id: str
+    mode: str
+    definitions: dict[str, Definition]
+    last_committed: int
+    results: list[pb.ImportRowResult] = field(default_factory=list)
+    totals: pb.ImportTotals = field(default_factory=pb.ImportTotals)
+    batch: list[tuple[int, crm_pb2.Contact]] = field(default_factory=list)
+    last_row: int = 0
+
+
+def _result(
+    row: int,
+    outcome: pb.ImportOutcome.ValueType,
+    contact_id: str = "",
+    fld: str = "",
+    msg: str = "",
+) -> pb.ImportRowResult:
+    return pb.ImportRowResult(
+        row=row, outcome=outcome, contact_id=contact_id, field=fld, message=msg
+    )
+
+
+async def run(
+    deps: Deps, requests: AsyncIterator[pb.ImportContactsRequest]
+) -> pb.ImportContactsResponse:
+    state: _Run | None = None
+    async for message in requests:
+        if state is None:
+            state = await _start(deps, message)
+        row = message.row or state.last_row + 1
+        state.totals.rows += 1
+        if row <= state.last_row:
+            state.results.append(
+                _result(
+                    row, OUTCOME.IMPORT_OUTCOME_ERROR, fld="row", msg="row numbers must increase"
+                )
+            )
+            state.totals.errors += 1
+            continue
+        state.last_row = row
+        if row <= state.last_committed:
+            state.results.append(_result(row, OUTCOME.IMPORT_OUTCOME_ALREADY_IMPORTED))
+            state.totals.already_imported += 1
+            continue
+        state.batch.append((row, message.contact))
+        if len(state.batch) >= deps.config.import_batch:
+            await _write_batch(deps, state)
+    if state is None:
+        raise InvalidArgument.one("import_id", "send at least one row")
+    if state.batch:
+        await _write_batch(deps, state)
+    return pb.ImportContactsResponse(
+        import_id=state.import_id,
+        results=sorted(state.results, key=lambda r: r.row),
+        totals=state.totals,
+        last_committed_row=state.last_committed,
+    )
+
+
+async def _start(deps: Deps, first: pb.ImportContactsRequest) -> _Run:
+    if not IMPORT_ID.match(first.import_id):
+        raise InvalidArgument.one("import_id", "1 to 100 letters, digits or _.:-")
+    now = deps.now()
+    try:
+        async with deps.db.transaction() as session:
+            found = await Imports(session).find(first.import_id)
+            if found is None:
+                found = Imports(session).add(
+                    ImportRow(import_id=first.import_id, created_at=now, updated_at=now)
+                )
+                await session.flush()
+            definitions = await custom_fields.definitions(session, RecordType.CONTACT)
+            last = found.last_committed_row or 0
+    except IntegrityError:  # the same import started twice at once: the other one wins
+        raise InvalidArgument.one("import_id", "this import is being started elsewhere") from None
+    return _Run(first.import_id, DUPLICATE_MODE.get(first.on_duplicate, "skip"), definitions, last)
+
+
+@dataclass
+class _Checked:
+    row: int
+    message: crm_pb2.Contact
+    custom: dict[str, Any]
+    email: str
+    phone: str
+
+
+async def _write_batch(deps: Deps, state: _Run) -> None:
+    now = deps.now()
+    batch, state.batch = state.batch, []
+    checked: list[_Checked] = []
+    results: list[pb.ImportRowResult] = []
+    for row, message in batch:
+        problems = contacts.check_contact(message, prefix="")
+        custom, found = custom_fields.apply(
+            state.definitions, {}, message.custom_fields, creating=True, field="custom_fields"
+        )
+        problems += found
+        if problems:
+            first = problems[0]
+            results.append(
+                _result(row, OUTCOME.IMPORT_OUTCOME_ERROR, fld=first.field, msg=first.description)
+            )
+            continue
+        checked.append(
+            _Checked(row, message, custom, email_key(message.email), phone_key(message.phone))
+        )
+    async with deps.db.transaction() as session:
+        known_companies = await _companies(session, checked)
+        repo = Contacts(session)
+        existing = await repo.matching(
+            {c.email for c in checked} - {""}, {c.phone for c in checked} - {""}
+        )
+        by_email = {r.email_key: r for r in reversed(existing) if r.email_key}
+        by_phone = {r.phone_key: r for r in reversed(existing) if r.phone_key}
+        live = await repo.live_count()
+        snapshot = entitlements.current()
+        limit = snapshot.limit("contacts") if snapshot else None
+        new_rows: list[dict[str, Any]] = []
+        updated: list[ContactRow] = []
+        for c in checked:
+            if c.message.company_id and c.message.company_id not in known_companies:
+                results.append(
+                    _result(
+                        c.row, OUTCOME.IMPORT_OUTCOME_ERROR, fld="company_id", msg="no such company"
+                    )
+                )
+                continue
+            match = by_email.get(c.email) if c.email else None
+            match = match or (by_phone.get(c.phone) if c.phone else None)
+            if match is not None and state.mode != "create":
+                if state.mode == "update" and isinstance(match, ContactRow):
+                    _update(match, c, now)
+                    updated.append(match)
+                    results.append(_result(c.row, OUTCOME.IMPORT_OUTCOME_UPDATED, match.id))
+                else:
+                    on = "email" if c.email and by_email.get(c.email) is match else "phone"
+                    results.append(
+                        _result(
+                            c.row,
+                            OUTCOME.IMPORT_OUTCOME_DUPLICATE,
+                            _id_of(match),
+                            fld=on,
+                            msg=f"same {on} as contact {_id_of(match)}",
+                        )
+                    )
+                continue
+            if limit is not None and live + len(new_rows) + 1 > limit:
+                results.append(
+                    _result(
+                        c.row,
+                        OUTCOME.IMPORT_OUTCOME_ERROR,
+                        msg=f"the plan allows {limit} contacts",
+                    )
+                )
+                continue
+            values = _values(c, now)
+            new_rows.append(values)
+            # Later rows of this import match this one (by its id, as a dict).
+            if c.email:
+                by_email.setdefault(c.email, values)  # type: ignore[arg-type]
+            if c.phone:
+                by_phone.setdefault(c.phone, values)  # type: ignore[arg-type]
+            results.append(_result(c.row, OUTCOME.IMPORT_OUTCOME_CREATED, values["id"]))
+        await _insert(session, new_rows, updated, now)
+        progress = await Imports(session).get(state.import_id)
+        counts = _count(results)
+        progress.last_committed_row = batch[-1][0]
+        progress.rows += len(batch)
+        progress.created += counts[OUTCOME.IMPORT_OUTCOME_CREATED]
+        progress.updated += counts[OUTCOME.IMPORT_OUTCOME_UPDATED]
+        progress.duplicates += counts[OUTCOME.IMPORT_OUTCOME_DUPLICATE]
+        progress.errors += counts[OUTCOME.IMPORT_OUTCOME_ERROR]
+        progress.updated_at = now
+        if new_rows:
+            await events.report_contacts(session, live + len(new_rows), now)
+    state.last_committed = batch[-1][0]
+    state.results += results
+    state.totals.created += counts[OUTCOME.IMPORT_OUTCOME_CREATED]
+    state.totals.updated += counts[OUTCOME.IMPORT_OUTCOME_UPDATED]
+    state.totals.duplicates += counts[OUTCOME.IMPORT_OUTCOME_DUPLICATE]
+    state.totals.errors += counts[OUTCOME.IMPORT_OUTCOME_ERROR]
+
+
+def _id_of(match: ContactRow | dict[str, Any]) -> str:
+    return match["id"] if isinstance(match, dict) else match.id
+
+
+def _count(results: list[pb.ImportRowResult]) -> dict[int, int]:
+    counts: dict[int, int] = dict.fromkeys(OUTCOME.values(), 0)
+    for r in results:
+        counts[r.outcome] += 1
+    return counts
+
+
+async def _companies(session: AsyncSession, checked: list[_Checked]) -> set[str]:
+    wanted = {c.message.company_id for c in checked if c.message.company_id}
+
+    return set(await Companies(session).names(wanted))
+
+
+def _values(c: _Checked, now: datetime) -> dict[str, Any]:
+    m = c.message
+    values = {
+        "id": new_id(),
+        "tenant_id": "",  # set by _insert
+        "first_name": m.first_name.strip(),
+        "last_name": m.last_name.strip(),
+        "email": m.email.strip(),
+        "email_key": c.email,
+        "phone": m.phone.strip(),
+        "phone_key": c.phone,
+        "company_id": m.company_id,
+        "title": m.title.strip(),
+        "owner_id": m.owner_id or actor_id(),
+        "tags": clean_tags(m.tags),
+        "custom": c.custom,
+        "source": "import",
+        "archived": False,
+        "merged_into_id": "",
+        "created_at": now,
+        "updated_at": now,
+    }
+    values["search_text"] = contacts.search_text(ContactRow(**values))
+    return values
+
+
+def _update(row: ContactRow, c: _Checked, now: datetime) -> None:
+    """ON_DUPLICATE_UPDATE: the row's non-empty fields win; tags and custom add up."""
+    for name in UPDATABLE:
+        value = getattr(c.message, name).strip()
+        if value:
+            setattr(row, name, value)
+    row.email_key, row.phone_key = email_key(row.email), phone_key(row.phone)
+    row.tags = clean_tags([*row.tags, *c.message.tags])
+    row.custom = {**row.custom, **c.custom}
+    row.search_text = contacts.search_text(row)
+    row.updated_at = now
+
+
+async def _insert(
+    session: AsyncSession, new_rows: list[dict[str, Any]], updated: list[ContactRow], now: datetime
+) -> None:
+    """New contacts, their history lines and their events, each in one statement."""
+    tenant = Contacts(session).tenant_id
+    created: list[tuple[Any, str]] = []
+    if new_rows:
+        for values in new_rows:
+            values["tenant_id"] = tenant
+        await session.execute(insert(ContactRow), new_rows)
+        actor = actor_id()
+        await session.execute(
+            insert(HistoryRow),
+            [
+                {
+                    "id": new_id(),
+                    "tenant_id": tenant,
+                    "record_kind": RecordType.CONTACT.value,
+                    "record_id": v["id"],
+                    "change": "created",
+                    "summary": "Imported",
+                    "actor_id": actor,
+                    "at": now,
+                }
+                for v in new_rows
+            ],
+        )
+        created = [
+            (crm_pb2.ContactCreated(contact=convert.contact(ContactRow(**v))), v["id"])
+            for v in new_rows
+        ]
+    changed = [
+        (
+            crm_pb2.ContactUpdated(contact=convert.contact(r), changed_fields=["import"]),
+            r.id,
+        )
+        for r in updated
+    ]
+    await events.publish_many(session, [*created, *changed])
+
+
+async def status(deps: Deps, import_id: str) -> pb.GetImportResponse:
+    async with deps.db.sessions() as session:
+        row = await Imports(session).get(import_id)
+    return pb.GetImportResponse(
+        import_id=row.import_id,
+        last_committed_row=row.last_committed_row,
+        totals=pb.ImportTotals(
+            rows=row.rows,
+            created=row.created,
+            updated=row.updated,
+            duplicates=row.duplicates,
+            errors=row.errors,
+        ),
+        create_time=convert.ts(row.created_at),
+        update_time=convert.ts(row.updated_at),
+    )

@@ -1,0 +1,42 @@
+"""Field masks of Update RPCs: which paths a request changes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from google.protobuf.message import Message
+
+from mesh.errors import InvalidArgument
+
+CUSTOM = "custom_fields"
+
+
+def changed_paths(
+    message: Message, mask: Sequence[str], allowed: Sequence[str], prefix: str
+) -> list[str]:
+    """The mask's paths, checked against `allowed`; without a mask, every allowed field
+    the message sets (non-empty). `custom_fields.<key>` names one custom field."""
+    if not mask:
+        paths = [name for name in allowed if _is_set(message, name)]
+        if not paths:
+            raise InvalidArgument.one(prefix.rstrip("."), "nothing to change")
+        return paths
+    paths = []
+    for path in mask:
+        top = path.split(".", 1)[0]
+        if top not in allowed or (top != CUSTOM and "." in path):
+            raise InvalidArgument.one(
+                "update_mask", f'"{path}" cannot be changed; updatable: {", ".join(allowed)}'
+            )
+        if path not in paths:
+            paths.append(path)
+    return paths
+
+
+def _is_set(message: Message, name: str) -> bool:
+    value = getattr(message, name)
+    if isinstance(value, Message):
+        return message.HasField(name) and value.ByteSize() > 0
+    if isinstance(value, str | bytes | int | bool | float):
+        return bool(value)
+    return len(value) > 0  # repeated

@@ -1,0 +1,1 @@
+"""CRM business rules: pure Python, no gRPC and no database."""

@@ -1,0 +1,68 @@
+"""What svc_crm publishes (stream ERP_CRM), written to the outbox of the caller's
+transaction. The event type is read from the payload's contract option, so a
+payload and its type can never disagree. Contact counts go to billing as usage."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from google.protobuf import timestamp_pb2
+from google.protobuf.message import Message
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from erp.billing.v1 import billing_pb2
+from erp.common.v1 import options_pb2
+from mesh.context import current_tenant
+from mesh.events import make_envelope, record_many
+from mesh.ids import new_id
+from svc_crm.store import TABLES
+
+SOURCE = "crm"
+CONTACTS_METRIC = "contacts"
+
+
+def event_type_of(payload: Message) -> str:
+    event_type = payload.DESCRIPTOR.GetOptions().Extensions[options_pb2.event_type]
+    if not event_type:
+        raise TypeError(f"{payload.DESCRIPTOR.full_name} is not an event payload")
+    return str(event_type)
+
+
+async def publish(session: AsyncSession, payload: Message, aggregate_id: str) -> None:
+    await publish_many(session, [(payload, aggregate_id)])
+
+
+async def publish_many(session: AsyncSession, events: Sequence[tuple[Message, str]]) -> None:
+    """Several events in one outbox statement, in order."""
+    if not events:
+        return
+    tenant = current_tenant()
+    envelopes = [
+        make_envelope(
+            event_type_of(payload),
+            payload,
+            source=SOURCE,
+            aggregate_id=aggregate_id,
+            tenant_id=tenant,
+        )
+        for payload, aggregate_id in events
+    ]
+    await record_many(session, TABLES, envelopes)
+
+
+async def report_contacts(session: AsyncSession, live_contacts: int, at: datetime) -> None:
+    """The tenant's live contact count, as a `contacts` gauge (billing keeps the latest)."""
+    occurred = timestamp_pb2.Timestamp()
+    occurred.FromDatetime(at)
+    usage = billing_pb2.UsageReported(
+        records=[
+            billing_pb2.UsageRecord(
+                transaction_id=f"crm-contacts-{new_id()}",
+                metric=CONTACTS_METRIC,
+                value=live_contacts,
+                occur_time=occurred,
+            )
+        ]
+    )
+    await publish(session, usage, current_tenant())
