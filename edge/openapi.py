@@ -211,8 +211,8 @@ def _operation(
         skip = {*path_fields, rule.body} if rule.body else set(path_fields)
         operation["parameters"] += builder.query_parameters(method.input_type, skip)
     if rule.response_body:
-        operation["responses"]["200"]["content"]["application/json"]["schema"] = (
-            _field_schema(builder, method.output_type, rule.response_body)
+        operation["responses"]["200"]["content"]["application/json"]["schema"] = _field_schema(
+            builder, method.output_type, rule.response_body
         )
     return operation
 
@@ -223,7 +223,9 @@ def _field_schema(builder: _Builder, message_name: str, field_name: str) -> Json
     return builder.field(field)
 
 
-def _body_schema(builder: _Builder, method: descriptor_pb2.MethodDescriptorProto, rule: Any) -> Json:
+def _body_schema(
+    builder: _Builder, method: descriptor_pb2.MethodDescriptorProto, rule: Any
+) -> Json:
     """The request body: the whole request (`*`) or one field; a client stream takes a
     JSON array of them (the transcoder sends each element as one message)."""
     if rule.body == "*":

@@ -86,7 +86,7 @@ def keyset(
     *,
     query: str = "",
     size_field: str = "page_size",
-    token_field: str = "page_token",
+    token_field: str = "page_token",  # noqa: S107 - a field name, not a secret
 ) -> Keyset:
     """Parse the request's paging; `query` is what the token is bound to (filter, order)."""
     if page_size < 0:
