@@ -23,35 +23,35 @@ def _entry(entry: activities.Entry) -> crm_pb2.TimelineEntry:
 class ActivitiesApi(ApiBase):
     async def CreateActivity(  # noqa: N802
         self, request: pb.CreateActivityRequest, context: Ctx
-    ) -> pb.CreateActivityResponse:
-        async def run() -> pb.CreateActivityResponse:
+    ) -> crm_pb2.Activity:
+        async def run() -> crm_pb2.Activity:
             row = await activities.create(self.deps, session, request.activity)
-            return pb.CreateActivityResponse(activity=convert.activity(row))
+            return convert.activity(row)
 
         async with self.deps.db.transaction() as session:
-            return await replayable(session, request, pb.CreateActivityResponse, run)
+            return await replayable(session, request, crm_pb2.Activity, run)
 
     async def UpdateActivity(  # noqa: N802
         self, request: pb.UpdateActivityRequest, context: Ctx
-    ) -> pb.UpdateActivityResponse:
+    ) -> crm_pb2.Activity:
         required(request.activity.id, "activity.id")
         row = await activities.update_activity(
             self.deps, request.activity, list(request.update_mask.paths)
         )
-        return pb.UpdateActivityResponse(activity=convert.activity(row))
+        return convert.activity(row)
 
     async def CompleteActivity(  # noqa: N802
         self, request: pb.CompleteActivityRequest, context: Ctx
-    ) -> pb.CompleteActivityResponse:
+    ) -> crm_pb2.Activity:
         when = convert.from_ts(request.complete_time) if request.HasField("complete_time") else None
         row = await activities.complete(self.deps, required(request.id, "id"), when)
-        return pb.CompleteActivityResponse(activity=convert.activity(row))
+        return convert.activity(row)
 
     async def DeleteActivity(  # noqa: N802
         self, request: pb.DeleteActivityRequest, context: Ctx
-    ) -> pb.DeleteActivityResponse:
+    ) -> crm_pb2.Activity:
         row = await activities.delete(self.deps, required(request.id, "id"))
-        return pb.DeleteActivityResponse(activity=convert.activity(row))
+        return convert.activity(row)
 
     async def ListActivities(  # noqa: N802
         self, request: pb.ListActivitiesRequest, context: Ctx

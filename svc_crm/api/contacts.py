@@ -3,6 +3,7 @@ messages out. No SQL and no rules here."""
 
 from __future__ import annotations
 
+from erp.crm.v1 import crm_pb2
 from erp.crm.v1 import crm_service_pb2 as pb
 from svc_crm import convert
 from svc_crm.api.base import ApiBase, Ctx, required
@@ -15,13 +16,13 @@ class ContactsApi(ApiBase):
 
     async def DefineCustomField(  # noqa: N802
         self, request: pb.DefineCustomFieldRequest, context: Ctx
-    ) -> pb.DefineCustomFieldResponse:
-        async def run() -> pb.DefineCustomFieldResponse:
+    ) -> crm_pb2.CustomFieldDefinition:
+        async def run() -> crm_pb2.CustomFieldDefinition:
             row = await custom_fields.define(self.deps, session, request.field)
-            return pb.DefineCustomFieldResponse(field=convert.custom_field(row))
+            return convert.custom_field(row)
 
         async with self.deps.db.transaction() as session:
-            return await replayable(session, request, pb.DefineCustomFieldResponse, run)
+            return await replayable(session, request, crm_pb2.CustomFieldDefinition, run)
 
     async def ListCustomFields(  # noqa: N802
         self, request: pb.ListCustomFieldsRequest, context: Ctx
@@ -33,50 +34,50 @@ class ContactsApi(ApiBase):
 
     async def ArchiveCustomField(  # noqa: N802
         self, request: pb.ArchiveCustomFieldRequest, context: Ctx
-    ) -> pb.ArchiveCustomFieldResponse:
+    ) -> crm_pb2.CustomFieldDefinition:
         row = await custom_fields.archive(self.deps, required(request.id, "id"))
-        return pb.ArchiveCustomFieldResponse(field=convert.custom_field(row))
+        return convert.custom_field(row)
 
     # --- contacts ------------------------------------------------------------------------
 
     async def CreateContact(  # noqa: N802
         self, request: pb.CreateContactRequest, context: Ctx
-    ) -> pb.CreateContactResponse:
-        async def run() -> pb.CreateContactResponse:
+    ) -> crm_pb2.Contact:
+        async def run() -> crm_pb2.Contact:
             row = await contacts.create(
                 self.deps, session, request.contact, request.allow_duplicate
             )
-            return pb.CreateContactResponse(contact=convert.contact(row))
+            return convert.contact(row)
 
         async with self.deps.db.transaction() as session:
-            return await replayable(session, request, pb.CreateContactResponse, run)
+            return await replayable(session, request, crm_pb2.Contact, run)
 
     async def GetContact(  # noqa: N802
         self, request: pb.GetContactRequest, context: Ctx
-    ) -> pb.GetContactResponse:
+    ) -> crm_pb2.Contact:
         row = await contacts.get(self.deps, required(request.id, "id"))
-        return pb.GetContactResponse(contact=convert.contact(row))
+        return convert.contact(row)
 
     async def UpdateContact(  # noqa: N802
         self, request: pb.UpdateContactRequest, context: Ctx
-    ) -> pb.UpdateContactResponse:
+    ) -> crm_pb2.Contact:
         required(request.contact.id, "contact.id")
         row = await contacts.update_contact(
             self.deps, request.contact, list(request.update_mask.paths), request.allow_duplicate
         )
-        return pb.UpdateContactResponse(contact=convert.contact(row))
+        return convert.contact(row)
 
     async def ArchiveContact(  # noqa: N802
         self, request: pb.ArchiveContactRequest, context: Ctx
-    ) -> pb.ArchiveContactResponse:
+    ) -> crm_pb2.Contact:
         row = await contacts.set_archived(self.deps, required(request.id, "id"), True)
-        return pb.ArchiveContactResponse(contact=convert.contact(row))
+        return convert.contact(row)
 
     async def RestoreContact(  # noqa: N802
         self, request: pb.RestoreContactRequest, context: Ctx
-    ) -> pb.RestoreContactResponse:
+    ) -> crm_pb2.Contact:
         row = await contacts.set_archived(self.deps, required(request.id, "id"), False)
-        return pb.RestoreContactResponse(contact=convert.contact(row))
+        return convert.contact(row)
 
     async def ListContacts(  # noqa: N802
         self, request: pb.ListContactsRequest, context: Ctx

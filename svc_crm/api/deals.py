@@ -3,6 +3,7 @@ called, messages out. No SQL and no rules here."""
 
 from __future__ import annotations
 
+from erp.crm.v1 import crm_pb2
 from erp.crm.v1 import crm_service_pb2 as pb
 from svc_crm import convert
 from svc_crm.api.base import ApiBase, Ctx, required
@@ -15,21 +16,21 @@ class DealsApi(ApiBase):
 
     async def CreatePipeline(  # noqa: N802
         self, request: pb.CreatePipelineRequest, context: Ctx
-    ) -> pb.CreatePipelineResponse:
-        async def run() -> pb.CreatePipelineResponse:
+    ) -> crm_pb2.Pipeline:
+        async def run() -> crm_pb2.Pipeline:
             row, stages = await pipelines.create(
                 self.deps, session, request.name, request.stages, request.is_default
             )
-            return pb.CreatePipelineResponse(pipeline=convert.pipeline(row, stages))
+            return convert.pipeline(row, stages)
 
         async with self.deps.db.transaction() as session:
-            return await replayable(session, request, pb.CreatePipelineResponse, run)
+            return await replayable(session, request, crm_pb2.Pipeline, run)
 
     async def GetPipeline(  # noqa: N802
         self, request: pb.GetPipelineRequest, context: Ctx
-    ) -> pb.GetPipelineResponse:
+    ) -> crm_pb2.Pipeline:
         row, stages = await pipelines.get(self.deps, required(request.id, "id"))
-        return pb.GetPipelineResponse(pipeline=convert.pipeline(row, stages))
+        return convert.pipeline(row, stages)
 
     async def ListPipelines(  # noqa: N802
         self, request: pb.ListPipelinesRequest, context: Ctx
@@ -41,37 +42,37 @@ class DealsApi(ApiBase):
 
     async def UpdatePipeline(  # noqa: N802
         self, request: pb.UpdatePipelineRequest, context: Ctx
-    ) -> pb.UpdatePipelineResponse:
+    ) -> crm_pb2.Pipeline:
         required(request.pipeline.id, "pipeline.id")
         row, stages = await pipelines.update_pipeline(self.deps, request.pipeline)
-        return pb.UpdatePipelineResponse(pipeline=convert.pipeline(row, stages))
+        return convert.pipeline(row, stages)
 
     # --- opportunities -------------------------------------------------------------------
 
     async def CreateOpportunity(  # noqa: N802
         self, request: pb.CreateOpportunityRequest, context: Ctx
-    ) -> pb.CreateOpportunityResponse:
-        async def run() -> pb.CreateOpportunityResponse:
+    ) -> crm_pb2.Opportunity:
+        async def run() -> crm_pb2.Opportunity:
             row = await opportunities.create(self.deps, session, request.opportunity)
-            return pb.CreateOpportunityResponse(opportunity=convert.opportunity(row))
+            return convert.opportunity(row)
 
         async with self.deps.db.transaction() as session:
-            return await replayable(session, request, pb.CreateOpportunityResponse, run)
+            return await replayable(session, request, crm_pb2.Opportunity, run)
 
     async def GetOpportunity(  # noqa: N802
         self, request: pb.GetOpportunityRequest, context: Ctx
-    ) -> pb.GetOpportunityResponse:
+    ) -> crm_pb2.Opportunity:
         row = await opportunities.get(self.deps, required(request.id, "id"))
-        return pb.GetOpportunityResponse(opportunity=convert.opportunity(row))
+        return convert.opportunity(row)
 
     async def UpdateOpportunity(  # noqa: N802
         self, request: pb.UpdateOpportunityRequest, context: Ctx
-    ) -> pb.UpdateOpportunityResponse:
+    ) -> crm_pb2.Opportunity:
         required(request.opportunity.id, "opportunity.id")
         row = await opportunities.update_opportunity(
             self.deps, request.opportunity, list(request.update_mask.paths)
         )
-        return pb.UpdateOpportunityResponse(opportunity=convert.opportunity(row))
+        return convert.opportunity(row)
 
     async def ListOpportunities(  # noqa: N802
         self, request: pb.ListOpportunitiesRequest, context: Ctx
@@ -90,30 +91,30 @@ class DealsApi(ApiBase):
 
     async def MoveOpportunity(  # noqa: N802
         self, request: pb.MoveOpportunityRequest, context: Ctx
-    ) -> pb.MoveOpportunityResponse:
+    ) -> crm_pb2.Opportunity:
         row = await opportunities.move(
             self.deps, required(request.id, "id"), required(request.stage_id, "stage_id")
         )
-        return pb.MoveOpportunityResponse(opportunity=convert.opportunity(row))
+        return convert.opportunity(row)
 
     async def WinOpportunity(  # noqa: N802
         self, request: pb.WinOpportunityRequest, context: Ctx
-    ) -> pb.WinOpportunityResponse:
+    ) -> crm_pb2.Opportunity:
         final = request.amount if request.HasField("amount") and request.amount.ByteSize() else None
         row = await opportunities.win(self.deps, required(request.id, "id"), final)
-        return pb.WinOpportunityResponse(opportunity=convert.opportunity(row))
+        return convert.opportunity(row)
 
     async def LoseOpportunity(  # noqa: N802
         self, request: pb.LoseOpportunityRequest, context: Ctx
-    ) -> pb.LoseOpportunityResponse:
+    ) -> crm_pb2.Opportunity:
         row = await opportunities.lose(self.deps, required(request.id, "id"), request.reason)
-        return pb.LoseOpportunityResponse(opportunity=convert.opportunity(row))
+        return convert.opportunity(row)
 
     async def ArchiveOpportunity(  # noqa: N802
         self, request: pb.ArchiveOpportunityRequest, context: Ctx
-    ) -> pb.ArchiveOpportunityResponse:
+    ) -> crm_pb2.Opportunity:
         row = await opportunities.archive(self.deps, required(request.id, "id"))
-        return pb.ArchiveOpportunityResponse(opportunity=convert.opportunity(row))
+        return convert.opportunity(row)
 
     # --- reports -------------------------------------------------------------------------
 

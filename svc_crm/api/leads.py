@@ -3,6 +3,7 @@ No SQL and no rules here."""
 
 from __future__ import annotations
 
+from erp.crm.v1 import crm_pb2
 from erp.crm.v1 import crm_service_pb2 as pb
 from svc_crm import convert
 from svc_crm.api.base import ApiBase, Ctx, required
@@ -15,26 +16,26 @@ class LeadsApi(ApiBase):
 
     async def CreateLead(  # noqa: N802
         self, request: pb.CreateLeadRequest, context: Ctx
-    ) -> pb.CreateLeadResponse:
-        async def run() -> pb.CreateLeadResponse:
+    ) -> crm_pb2.Lead:
+        async def run() -> crm_pb2.Lead:
             row = await leads.create(self.deps, session, request.lead)
-            return pb.CreateLeadResponse(lead=convert.lead(row))
+            return convert.lead(row)
 
         async with self.deps.db.transaction() as session:
-            return await replayable(session, request, pb.CreateLeadResponse, run)
+            return await replayable(session, request, crm_pb2.Lead, run)
 
     async def GetLead(  # noqa: N802
         self, request: pb.GetLeadRequest, context: Ctx
-    ) -> pb.GetLeadResponse:
+    ) -> crm_pb2.Lead:
         row = await leads.get(self.deps, required(request.id, "id"))
-        return pb.GetLeadResponse(lead=convert.lead(row))
+        return convert.lead(row)
 
     async def UpdateLead(  # noqa: N802
         self, request: pb.UpdateLeadRequest, context: Ctx
-    ) -> pb.UpdateLeadResponse:
+    ) -> crm_pb2.Lead:
         required(request.lead.id, "lead.id")
         row = await leads.update_lead(self.deps, request.lead, list(request.update_mask.paths))
-        return pb.UpdateLeadResponse(lead=convert.lead(row))
+        return convert.lead(row)
 
     async def ListLeads(  # noqa: N802
         self, request: pb.ListLeadsRequest, context: Ctx
@@ -46,15 +47,15 @@ class LeadsApi(ApiBase):
 
     async def QualifyLead(  # noqa: N802
         self, request: pb.QualifyLeadRequest, context: Ctx
-    ) -> pb.QualifyLeadResponse:
+    ) -> crm_pb2.Lead:
         row = await leads.qualify(self.deps, required(request.id, "id"))
-        return pb.QualifyLeadResponse(lead=convert.lead(row))
+        return convert.lead(row)
 
     async def DisqualifyLead(  # noqa: N802
         self, request: pb.DisqualifyLeadRequest, context: Ctx
-    ) -> pb.DisqualifyLeadResponse:
+    ) -> crm_pb2.Lead:
         row = await leads.disqualify(self.deps, required(request.id, "id"), request.reason)
-        return pb.DisqualifyLeadResponse(lead=convert.lead(row))
+        return convert.lead(row)
 
     async def ConvertLead(  # noqa: N802
         self, request: pb.ConvertLeadRequest, context: Ctx
@@ -77,13 +78,13 @@ class LeadsApi(ApiBase):
 
     async def CreateWebForm(  # noqa: N802
         self, request: pb.CreateWebFormRequest, context: Ctx
-    ) -> pb.CreateWebFormResponse:
-        async def run() -> pb.CreateWebFormResponse:
+    ) -> crm_pb2.WebForm:
+        async def run() -> crm_pb2.WebForm:
             row = await web_forms.create(self.deps, session, request)
-            return pb.CreateWebFormResponse(web_form=convert.web_form(row))
+            return convert.web_form(row)
 
         async with self.deps.db.transaction() as session:
-            return await replayable(session, request, pb.CreateWebFormResponse, run)
+            return await replayable(session, request, crm_pb2.WebForm, run)
 
     async def ListWebForms(  # noqa: N802
         self, request: pb.ListWebFormsRequest, context: Ctx
@@ -93,12 +94,12 @@ class LeadsApi(ApiBase):
 
     async def UpdateWebForm(  # noqa: N802
         self, request: pb.UpdateWebFormRequest, context: Ctx
-    ) -> pb.UpdateWebFormResponse:
+    ) -> crm_pb2.WebForm:
         required(request.web_form.id, "web_form.id")
         row = await web_forms.update_form(
             self.deps, request.web_form, list(request.update_mask.paths)
         )
-        return pb.UpdateWebFormResponse(web_form=convert.web_form(row))
+        return convert.web_form(row)
 
     async def SubmitWebForm(  # noqa: N802
         self, request: pb.SubmitWebFormRequest, context: Ctx

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mesh.errors import FailedPrecondition, PermissionDenied
+from mesh.permissions import grants
 from svc_auth.domain import roles as r
 
 
@@ -18,7 +19,14 @@ def test_builtin_roles() -> None:
         "auth.tenant.read",
         "auth.users.read",
         "billing.entitlements.read",
+        "crm.*.read",
     )
+    # Viewers read only; members work the CRM's records but not its settings.
+    assert all(p.endswith(".read") for p in r.BUILTIN_ROLES["viewer"].permissions)
+    member = r.BUILTIN_ROLES["member"].permissions
+    assert grants(member, "crm.contacts.write")
+    assert grants(member, "crm.reports.read")
+    assert not grants(member, "crm.settings.write")
     # Members see what the plan allows but cannot change it.
     assert "billing.subscription.read" in r.BUILTIN_ROLES["member"].permissions
     assert not any(
