@@ -141,6 +141,10 @@ def _transcoder(descriptor: Path) -> Json:
             "proto_descriptor": str(descriptor),
             "services": contracts.service_names(descriptor),
             "convert_grpc_status": True,
+            # Browsers (URLSearchParams, HTML forms) encode a space in a query as "+":
+            # `?filter=owner+%3D+u_1` must reach the service as "owner = u_1". A real
+            # plus arrives as %2B.
+            "query_param_unescape_plus": True,
             "print_options": {
                 "always_print_primitive_fields": True,
                 "preserve_proto_field_names": True,
