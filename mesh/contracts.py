@@ -6,6 +6,7 @@ transcoder, reflection, the edge's public routes and the authorization intercept
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -56,6 +57,14 @@ def service_names(path: Path = DESCRIPTOR_SET_PATH) -> list[str]:
     return [
         f"{f.package}.{s.name}" for f in _contract_files(descriptor_set(path)) for s in f.service
     ]
+
+
+def load_modules(path: Path = DESCRIPTOR_SET_PATH) -> None:
+    """Import the generated module of every contract file, so that this process's
+    descriptor pool knows every service: the edge sends reflection (grpcurl's
+    `describe` and calls) to one service, which must describe all of them."""
+    for file in _contract_files(descriptor_set(path)):
+        importlib.import_module(file.name.removesuffix(".proto").replace("/", ".") + "_pb2")
 
 
 def service_domain(full_service_name: str) -> str:

@@ -123,6 +123,7 @@ async def start(definition: ServiceDefinition, settings: ServiceSettings) -> Run
     verifier.keys = await definition.setup(runtime)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    contracts.load_modules()  # reflection describes every contract service, not only ours
     names = [*contracts.service_names(), health.SERVICE_NAME, reflection.SERVICE_NAME]
     reflection.enable_server_reflection(names, server)
     await _not_serving(health_servicer)
