@@ -170,7 +170,7 @@ async def set_archived(deps: Deps, company_id: str, archived: bool) -> CompanyRo
 async def list_companies(
     deps: Deps, filter_text: str, order_by: str, page_size: int, page_token: str, archived: bool
 ) -> tuple[list[CompanyRow], str]:
-    where = [] if archived or "archived" in filter_text else [CompanyRow.archived.is_(False)]
+    hidden = {} if archived else {"archived": CompanyRow.archived.is_(False)}
     async with deps.db.sessions() as session:
         return await listing.page(
             session,
@@ -179,6 +179,5 @@ async def list_companies(
             order_by=order_by,
             page_size=page_size,
             page_token=page_token,
-            where=where,
-            scope="live" if where else "all",
+            unless_named=hidden,
         )

@@ -182,7 +182,7 @@ async def update_contact(
                 reason="CONTACT_MERGED",
                 metadata={"merged_into_id": row.merged_into_id},
             )
-        problems = Violations(check_contact(message))
+        problems = Violations(check_contact(_as_updated(row, message, paths)))
         problems.items = [v for v in problems.items if _touched(v.field, paths)]
         if "company_id" in paths:
             problems.extend(await _check_company(session, message.company_id, "contact.company_id"))
@@ -214,6 +214,19 @@ async def update_contact(
             row.id,
         )
         return row
+
+
+def _as_updated(row: ContactRow, message: pb.Contact, paths: Sequence[str]) -> pb.Contact:
+    """The message with the names the mask leaves alone taken from the row: a name
+    is required of the contact as it will be, not of the request (clearing the first
+    name of "Ada Lovelace" is fine)."""
+    checked = pb.Contact()
+    checked.CopyFrom(message)
+    if "first_name" not in paths:
+        checked.first_name = row.first_name
+    if "last_name" not in paths:
+        checked.last_name = row.last_name
+    return checked
 
 
 def _touched(violation_field: str, paths: Sequence[str]) -> bool:
@@ -346,7 +359,7 @@ async def merge(
 async def list_contacts(
     deps: Deps, filter_text: str, order_by: str, page_size: int, page_token: str, archived: bool
 ) -> tuple[list[ContactRow], str]:
-    where = [] if archived or "archived" in filter_text else [ContactRow.archived.is_(False)]
+    hidden = {} if archived else {"archived": ContactRow.archived.is_(False)}
     async with deps.db.sessions() as session:
         return await listing.page(
             session,
@@ -355,8 +368,7 @@ async def list_contacts(
             order_by=order_by,
             page_size=page_size,
             page_token=page_token,
-            where=where,
-            scope="live" if where else "all",
+            unless_named=hidden,
         )
 
 

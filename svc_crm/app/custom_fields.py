@@ -29,6 +29,28 @@ async def definitions(session: AsyncSession, kind: RecordType) -> dict[str, Defi
     return {r.key: _definition(r) for r in rows}
 
 
+def plain(values: struct_pb2.Struct) -> dict[str, Any]:
+    """A Struct as plain Python values. Unlike MessageToDict it never fails: a number
+    JSON cannot carry (NaN, Infinity, which gRPC clients can send) stays a float for
+    the rules to refuse, instead of raising here (a 500)."""
+    return {key: _plain_value(value) for key, value in values.fields.items()}
+
+
+def _plain_value(value: struct_pb2.Value) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "number_value":
+        return value.number_value
+    if kind == "string_value":
+        return value.string_value
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "struct_value":
+        return plain(value.struct_value)
+    if kind == "list_value":
+        return [_plain_value(v) for v in value.list_value.values]
+    return None  # null_value, or no kind at all
+
+
 def apply(
     defined: Mapping[str, Definition],
     current: Mapping[str, Any],
@@ -37,7 +59,7 @@ def apply(
     creating: bool,
     field: str,
 ) -> tuple[dict[str, Any], list[FieldViolation]]:
-    return merge_values(defined, current, convert.plain(given), creating=creating, field=field)
+    return merge_values(defined, current, plain(given), creating=creating, field=field)
 
 
 def apply_paths(
@@ -49,7 +71,7 @@ def apply_paths(
 ) -> tuple[dict[str, Any], list[FieldViolation]]:
     """Update-mask semantics: `custom_fields` applies every given key;
     `custom_fields.<key>` sets that key, or clears it when the request lacks it."""
-    values = convert.plain(given)
+    values = plain(given)
     chosen: dict[str, Any] = {}
     for path in paths:
         if path == "custom_fields":

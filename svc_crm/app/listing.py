@@ -17,7 +17,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mesh.context import current_tenant
 from mesh.keyset import SortKey, keyset
 from svc_crm.domain.custom_fields import FieldType
-from svc_crm.domain.filters import FieldKind, FieldSpec, catalogue, parse, parse_order_by
+from svc_crm.domain.filters import (
+    Compare,
+    Expr,
+    FieldKind,
+    FieldSpec,
+    Not,
+    catalogue,
+    parse,
+    parse_order_by,
+)
 from svc_crm.domain.records import RecordType
 from svc_crm.filter_sql import compile_filter
 from svc_crm.store import (
@@ -279,6 +288,18 @@ async def _custom_kinds(session: AsyncSession, listing: Listing) -> Mapping[str,
     return {r.key: CUSTOM_KIND[FieldType(r.type)] for r in rows}
 
 
+def names_field(expr: Expr | None, name: str) -> bool:
+    """Whether the filter compares the catalogue field `name` anywhere (a custom field
+    of the same key does not count)."""
+    if expr is None:
+        return False
+    if isinstance(expr, Compare):
+        return not expr.custom and expr.field == name
+    if isinstance(expr, Not):
+        return names_field(expr.part, name)
+    return any(names_field(part, name) for part in expr.parts)
+
+
 async def page(
     session: AsyncSession,
     listing: Listing,
@@ -289,13 +310,21 @@ async def page(
     page_token: str,
     where: Sequence[ColumnElement[bool]] = (),
     scope: str = "",
+    unless_named: Mapping[str, ColumnElement[bool]] | None = None,
 ) -> tuple[list[Any], str]:
     """One page of rows matching the filter, and the next page's token ("" at the end).
 
-    `where` narrows further (archived rows, one record's activities); `scope` names
-    that narrowing so a page token cannot be reused under another one."""
+    `where` narrows further (one record's activities); `scope` names that narrowing
+    so a page token cannot be reused under another one. `unless_named` narrows by
+    field unless the filter compares that field itself: archived rows are left out
+    unless the filter asks about `archived` (the field, not the word in a value)."""
     custom = await _custom_kinds(session, listing) if "custom." in filter_text else {}
     expr = parse(filter_text, listing.fields, custom)
+    unless = unless_named or {}
+    hidden = [name for name in unless if not names_field(expr, name)]
+    if hidden:
+        where = [*where, *(unless[name] for name in hidden)]
+        scope = f"{scope}|without:{','.join(hidden)}"
     order = parse_order_by(order_by, list(listing.sortable)) or list(listing.default_order)
     keys = [SortKey(name, listing.sortable[name], desc) for name, desc in order]
     last_desc = keys[-1].descending

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -19,6 +20,7 @@ from typing import Any
 from mesh.errors import FieldViolation
 
 KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 LABEL_MAX = 100
 TEXT_MAX = 1000
 CHOICES_MAX = 100
@@ -54,6 +56,8 @@ def check_definition(
         found.append(FieldViolation(f"{prefix}.key", f'"{d.key}" is already defined'))
     if not d.label.strip() or len(d.label) > LABEL_MAX:
         found.append(FieldViolation(f"{prefix}.label", f"1 to {LABEL_MAX} characters"))
+    elif _has_control(d.label):
+        found.append(FieldViolation(f"{prefix}.label", "no control characters"))
     if d.type is FieldType.CHOICE:
         if not d.choices or len(d.choices) > CHOICES_MAX:
             found.append(
@@ -61,8 +65,12 @@ def check_definition(
             )
         elif len(set(d.choices)) != len(d.choices):
             found.append(FieldViolation(f"{prefix}.choices", "each choice once"))
-        elif any(not c.strip() or len(c) > CHOICE_MAX for c in d.choices):
-            found.append(FieldViolation(f"{prefix}.choices", f"1 to {CHOICE_MAX} characters each"))
+        elif any(not c.strip() or len(c) > CHOICE_MAX or _has_control(c) for c in d.choices):
+            found.append(
+                FieldViolation(
+                    f"{prefix}.choices", f"1 to {CHOICE_MAX} characters each, no control ones"
+                )
+            )
     elif d.choices:
         found.append(FieldViolation(f"{prefix}.choices", "only choice fields have choices"))
     if len(taken) >= FIELDS_PER_KIND_MAX:
@@ -86,6 +94,8 @@ def _check_value(d: Definition, value: Any, field: str) -> tuple[Any, list[Field
         return None, [FieldViolation(field, f"{d.key} is {d.type.value}: give a string")]
     if d.type is FieldType.DATE:
         try:
+            if not _DATE.fullmatch(value):  # fromisoformat also takes "20260131", "2026-W05"
+                raise ValueError(value)
             return date.fromisoformat(value).isoformat(), []
         except ValueError:
             return None, [FieldViolation(field, f"{d.key} is a date: YYYY-MM-DD, not {value!r}")]
@@ -95,7 +105,13 @@ def _check_value(d: Definition, value: Any, field: str) -> tuple[Any, list[Field
         return value, []
     if len(value) > TEXT_MAX:
         return None, [FieldViolation(field, f"{d.key}: at most {TEXT_MAX} characters")]
+    if _has_control(value, allowed="\n\r\t"):  # U+0000 breaks PostgreSQL's JSON reads
+        return None, [FieldViolation(field, f"{d.key}: no control characters")]
     return value, []
+
+
+def _has_control(text: str, allowed: str = "") -> bool:
+    return any(unicodedata.category(c) == "Cc" and c not in allowed for c in text)
 
 
 def merge_values(
@@ -129,7 +145,9 @@ def merge_values(
         if not problems:
             result[key] = stored
     if creating:
+        named = {v.field for v in found}  # a bad value is reported once, not also as missing
         for d in definitions.values():
-            if d.required and result.get(d.key) in (None, ""):
-                found.append(FieldViolation(f"{field}.{d.key}", "is required"))
+            path = f"{field}.{d.key}"
+            if d.required and result.get(d.key) in (None, "") and path not in named:
+                found.append(FieldViolation(path, "is required"))
     return result, found

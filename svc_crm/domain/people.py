@@ -84,6 +84,7 @@ def check_tags(tags: Iterable[str], field: str = "tags") -> list[FieldViolation]
     if len(tags) > TAGS_MAX:
         found.append(FieldViolation(field, f"at most {TAGS_MAX} tags"))
     for i, tag in enumerate(tags):
+        tag = tag.strip()  # as clean_tags keeps it
         if not tag or len(tag) > TAG_MAX or not _TAG.match(tag):
             found.append(
                 FieldViolation(f"{field}[{i}]", f"1 to {TAG_MAX} letters, digits, spaces or .:/-_")
@@ -130,13 +131,29 @@ def fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+_NOT_IN_WORD = re.compile(r"[^\w@.+-]")
+
+
+def _words(text: str) -> list[str]:
+    """Folded words, each with what a word keeps (letters, digits and _ @ . + -) and
+    without a leading "+". Records and queries are cut the same way, so "O'Brien" is
+    found by "o'brien" and by "obr", and "+44 20 7946 0018" by "+44" (phones are
+    stored by their digits)."""
+    found: list[str] = []
+    for raw in re.split(r"[\s,;]+", fold(text)):
+        word = _NOT_IN_WORD.sub("", raw).lstrip("+")
+        if word:
+            found.append(word)
+    return found
+
+
 def search_words(*texts: str) -> str:
     """The searchable words of a record, space-led so that `LIKE '% word%'` finds a
     word by its start: folded names, the e-mail whole and its domain, the phone's
     digits whole and in its written groups."""
     words: list[str] = []
     for text in texts:
-        words += [w for w in re.split(r"[\s,;]+", fold(text)) if w]
+        words += _words(text)
     return " " + " ".join(dict.fromkeys(words)) if words else ""
 
 
@@ -156,7 +173,6 @@ def phone_words(phone: str) -> str:
 
 
 def query_words(query: str) -> list[str]:
-    """The words of a search query, folded; punctuation inside words is kept so that
-    e-mail addresses and phone numbers can be searched whole."""
-    words = [w for w in re.split(r"[\s,;]+", fold(query)) if w]
-    return [re.sub(r"[^\w@.+-]", "", w) for w in words if re.sub(r"[^\w@.+-]", "", w)]
+    """The words of a search query, cut as a record's are; punctuation inside words
+    is kept so that e-mail addresses and phone numbers can be searched whole."""
+    return _words(query)
