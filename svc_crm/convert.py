@@ -6,7 +6,6 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from google.protobuf import struct_pb2, timestamp_pb2
-from google.protobuf.json_format import MessageToDict
 from google.type import date_pb2
 
 from erp.common.v1 import money_pb2
@@ -105,12 +104,6 @@ def struct(values: dict[str, Any]) -> struct_pb2.Struct:
     out = struct_pb2.Struct()
     out.update(values)
     return out
-
-
-def plain(values: struct_pb2.Struct) -> dict[str, Any]:
-    """A Struct as plain JSON values (numbers come back as float; the rules fix that)."""
-    found: dict[str, Any] = MessageToDict(values)
-    return found
 
 
 def custom_field(row: CustomFieldRow) -> pb.CustomFieldDefinition:

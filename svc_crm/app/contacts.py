@@ -26,7 +26,7 @@ from mesh.keyset import SortKey, keyset
 from svc_crm import convert, events
 from svc_crm.app import custom_fields, listing
 from svc_crm.app.common import Deps, actor_id, remember_change
-from svc_crm.app.masks import changed_paths
+from svc_crm.app.masks import as_updated, changed_paths
 from svc_crm.domain.people import (
     Person,
     check_person,
@@ -61,6 +61,7 @@ CONTACT_FIELDS = (
     "custom_fields",
 )
 OWNER_MAX = 64
+NAMES = ("first_name", "last_name")  # one of them is required
 
 
 def search_text(row: ContactRow) -> str:
@@ -138,13 +139,20 @@ async def create_in(
     allow_duplicate: bool,
     source: str = "manual",
     prefix: str = "contact.",
+    custom_field_name: str = "",
 ) -> ContactRow:
-    """Create a contact inside the caller's transaction (CreateContact, lead conversion)."""
+    """Create a contact inside the caller's transaction (CreateContact, lead conversion).
+    Violations are named `<prefix><field>`; custom values `custom_field_name` (by
+    default `<prefix>custom_fields`)."""
     problems = Violations(check_contact(message, prefix))
     problems.extend(await _check_company(session, message.company_id, f"{prefix}company_id"))
     definitions = await custom_fields.definitions(session, RecordType.CONTACT)
     custom, found = custom_fields.apply(
-        definitions, {}, message.custom_fields, creating=True, field=f"{prefix}custom_fields"
+        definitions,
+        {},
+        message.custom_fields,
+        creating=True,
+        field=custom_field_name or f"{prefix}custom_fields",
     )
     problems.extend(found)
     problems.raise_if_any()
@@ -182,7 +190,7 @@ async def update_contact(
                 reason="CONTACT_MERGED",
                 metadata={"merged_into_id": row.merged_into_id},
             )
-        problems = Violations(check_contact(_as_updated(row, message, paths)))
+        problems = Violations(check_contact(as_updated(row, message, paths, NAMES)))
         problems.items = [v for v in problems.items if _touched(v.field, paths)]
         if "company_id" in paths:
             problems.extend(await _check_company(session, message.company_id, "contact.company_id"))
@@ -214,19 +222,6 @@ async def update_contact(
             row.id,
         )
         return row
-
-
-def _as_updated(row: ContactRow, message: pb.Contact, paths: Sequence[str]) -> pb.Contact:
-    """The message with the names the mask leaves alone taken from the row: a name
-    is required of the contact as it will be, not of the request (clearing the first
-    name of "Ada Lovelace" is fine)."""
-    checked = pb.Contact()
-    checked.CopyFrom(message)
-    if "first_name" not in paths:
-        checked.first_name = row.first_name
-    if "last_name" not in paths:
-        checked.last_name = row.last_name
-    return checked
 
 
 def _touched(violation_field: str, paths: Sequence[str]) -> bool:

@@ -5,16 +5,21 @@ each batch in one transaction together with the import's progress row. A bad
 row gets an ERROR result and never stops the others. When the stream breaks,
 the batches already committed stay, and `crm_imports.last_committed_row` says
 where they end: sending the same `import_id` again skips those rows
-(ALREADY_IMPORTED), so a resumed import creates nothing twice.
+(ALREADY_IMPORTED), so a resumed import creates nothing twice. Each batch locks
+the progress row and checks that no other attempt committed since this one
+started (a client resuming while its first attempt still runs here): the older
+attempt stops with ABORTED instead of writing rows twice.
 
 Duplicates are found by normalized e-mail and phone, against live contacts and
-against the earlier rows of the same import.
+against the earlier rows of the same import. With ON_DUPLICATE_UPDATE a row that
+matches an earlier row of the import updates the contact that row made, whether
+that row's batch is committed or still in hand: batch size changes no outcome.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -26,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from erp.crm.v1 import crm_pb2
 from erp.crm.v1 import crm_service_pb2 as pb
 from mesh import entitlements
-from mesh.errors import InvalidArgument
+from mesh.errors import Aborted, InvalidArgument
 from mesh.ids import new_id
 from svc_crm import convert, events
 from svc_crm.app import contacts, custom_fields
@@ -49,16 +54,22 @@ UPDATABLE = ("first_name", "last_name", "email", "phone", "company_id", "title",
 
 @dataclass
 class _Run:
-    """One call of ImportContacts: its settings, its results, its batch in hand."""
+    """One call of ImportContacts: its settings, its results, its batch in hand.
+
+    Results are kept with the order they were received in (`seq`), so that rows
+    sharing a number (a repeated number is an error) answer in the order sent."""
 
     import_id: str
     mode: str
     definitions: dict[str, Definition]
     last_committed: int
-    results: list[pb.ImportRowResult] = field(default_factory=list)
+    results: list[tuple[int, pb.ImportRowResult]] = field(default_factory=list)
     totals: pb.ImportTotals = field(default_factory=pb.ImportTotals)
-    batch: list[tuple[int, crm_pb2.Contact]] = field(default_factory=list)
+    batch: list[tuple[int, int, crm_pb2.Contact]] = field(default_factory=list)  # seq, row, …
     last_row: int = 0
+    received: int = 0
+    # Rows refused for their number, not yet counted in the import's progress row.
+    unsaved_errors: int = 0
 
 
 def _result(
@@ -82,29 +93,41 @@ async def run(
             state = await _start(deps, message)
         row = message.row or state.last_row + 1
         state.totals.rows += 1
+        state.received += 1
+        seq = state.received
         if row <= state.last_row:
             state.results.append(
-                _result(
-                    row, OUTCOME.IMPORT_OUTCOME_ERROR, fld="row", msg="row numbers must increase"
+                (
+                    seq,
+                    _result(
+                        row,
+                        OUTCOME.IMPORT_OUTCOME_ERROR,
+                        fld="row",
+                        msg="row numbers must increase",
+                    ),
                 )
             )
             state.totals.errors += 1
+            state.unsaved_errors += 1
             continue
         state.last_row = row
         if row <= state.last_committed:
-            state.results.append(_result(row, OUTCOME.IMPORT_OUTCOME_ALREADY_IMPORTED))
+            state.results.append((seq, _result(row, OUTCOME.IMPORT_OUTCOME_ALREADY_IMPORTED)))
             state.totals.already_imported += 1
             continue
-        state.batch.append((row, message.contact))
+        state.batch.append((seq, row, message.contact))
         if len(state.batch) >= deps.config.import_batch:
             await _write_batch(deps, state)
     if state is None:
         raise InvalidArgument.one("import_id", "send at least one row")
     if state.batch:
         await _write_batch(deps, state)
+    elif state.unsaved_errors:
+        await _save_errors(deps, state)
+    ordered = sorted(state.results, key=lambda r: (r[1].row, r[0]))
     return pb.ImportContactsResponse(
         import_id=state.import_id,
-        results=sorted(state.results, key=lambda r: r.row),
+        results=[r for _, r in ordered],
         totals=state.totals,
         last_committed_row=state.last_committed,
     )
@@ -131,6 +154,7 @@ async def _start(deps: Deps, first: pb.ImportContactsRequest) -> _Run:
 
 @dataclass
 class _Checked:
+    seq: int
     row: int
     message: crm_pb2.Contact
     custom: dict[str, Any]
@@ -142,8 +166,8 @@ async def _write_batch(deps: Deps, state: _Run) -> None:
     now = deps.now()
     batch, state.batch = state.batch, []
     checked: list[_Checked] = []
-    results: list[pb.ImportRowResult] = []
-    for row, message in batch:
+    results: list[tuple[int, pb.ImportRowResult]] = []
+    for seq, row, message in batch:
         problems = contacts.check_contact(message, prefix="")
         custom, found = custom_fields.apply(
             state.definitions, {}, message.custom_fields, creating=True, field="custom_fields"
@@ -152,13 +176,19 @@ async def _write_batch(deps: Deps, state: _Run) -> None:
         if problems:
             first = problems[0]
             results.append(
-                _result(row, OUTCOME.IMPORT_OUTCOME_ERROR, fld=first.field, msg=first.description)
+                (
+                    seq,
+                    _result(
+                        row, OUTCOME.IMPORT_OUTCOME_ERROR, fld=first.field, msg=first.description
+                    ),
+                )
             )
             continue
         checked.append(
-            _Checked(row, message, custom, email_key(message.email), phone_key(message.phone))
+            _Checked(seq, row, message, custom, email_key(message.email), phone_key(message.phone))
         )
     async with deps.db.transaction() as session:
+        progress = await _progress(session, state)
         known_companies = await _companies(session, checked)
         repo = Contacts(session)
         existing = await repo.matching(
@@ -174,36 +204,56 @@ async def _write_batch(deps: Deps, state: _Run) -> None:
         for c in checked:
             if c.message.company_id and c.message.company_id not in known_companies:
                 results.append(
-                    _result(
-                        c.row, OUTCOME.IMPORT_OUTCOME_ERROR, fld="company_id", msg="no such company"
+                    (
+                        c.seq,
+                        _result(
+                            c.row,
+                            OUTCOME.IMPORT_OUTCOME_ERROR,
+                            fld="company_id",
+                            msg="no such company",
+                        ),
                     )
                 )
                 continue
             match = by_email.get(c.email) if c.email else None
             match = match or (by_phone.get(c.phone) if c.phone else None)
             if match is not None and state.mode != "create":
-                if state.mode == "update" and isinstance(match, ContactRow):
-                    _update(match, c, now)
-                    updated.append(match)
-                    results.append(_result(c.row, OUTCOME.IMPORT_OUTCOME_UPDATED, match.id))
+                if state.mode == "update":
+                    # An earlier row of this batch (a dict, not inserted yet) is updated
+                    # like a committed contact, so batch boundaries change no outcome.
+                    if isinstance(match, ContactRow):
+                        _update(match, c, now)
+                        if match not in updated:
+                            updated.append(match)
+                    else:
+                        _update_new(match, c, now)
+                    results.append(
+                        (c.seq, _result(c.row, OUTCOME.IMPORT_OUTCOME_UPDATED, _id_of(match)))
+                    )
                 else:
                     on = "email" if c.email and by_email.get(c.email) is match else "phone"
                     results.append(
-                        _result(
-                            c.row,
-                            OUTCOME.IMPORT_OUTCOME_DUPLICATE,
-                            _id_of(match),
-                            fld=on,
-                            msg=f"same {on} as contact {_id_of(match)}",
+                        (
+                            c.seq,
+                            _result(
+                                c.row,
+                                OUTCOME.IMPORT_OUTCOME_DUPLICATE,
+                                _id_of(match),
+                                fld=on,
+                                msg=f"same {on} as contact {_id_of(match)}",
+                            ),
                         )
                     )
                 continue
             if limit is not None and live + len(new_rows) + 1 > limit:
                 results.append(
-                    _result(
-                        c.row,
-                        OUTCOME.IMPORT_OUTCOME_ERROR,
-                        msg=f"the plan allows {limit} contacts",
+                    (
+                        c.seq,
+                        _result(
+                            c.row,
+                            OUTCOME.IMPORT_OUTCOME_ERROR,
+                            msg=f"the plan allows {limit} contacts",
+                        ),
                     )
                 )
                 continue
@@ -214,20 +264,21 @@ async def _write_batch(deps: Deps, state: _Run) -> None:
                 by_email.setdefault(c.email, values)  # type: ignore[arg-type]
             if c.phone:
                 by_phone.setdefault(c.phone, values)  # type: ignore[arg-type]
-            results.append(_result(c.row, OUTCOME.IMPORT_OUTCOME_CREATED, values["id"]))
+            results.append((c.seq, _result(c.row, OUTCOME.IMPORT_OUTCOME_CREATED, values["id"])))
         await _insert(session, new_rows, updated, now)
-        progress = await Imports(session).get(state.import_id)
-        counts = _count(results)
-        progress.last_committed_row = batch[-1][0]
-        progress.rows += len(batch)
+        counts = _count(r for _, r in results)
+        progress.last_committed_row = batch[-1][1]
+        # Rows refused for their number since the last batch are counted with it.
+        progress.rows += len(batch) + state.unsaved_errors
         progress.created += counts[OUTCOME.IMPORT_OUTCOME_CREATED]
         progress.updated += counts[OUTCOME.IMPORT_OUTCOME_UPDATED]
         progress.duplicates += counts[OUTCOME.IMPORT_OUTCOME_DUPLICATE]
-        progress.errors += counts[OUTCOME.IMPORT_OUTCOME_ERROR]
+        progress.errors += counts[OUTCOME.IMPORT_OUTCOME_ERROR] + state.unsaved_errors
         progress.updated_at = now
         if new_rows:
             await events.report_contacts(session, live + len(new_rows), now)
-    state.last_committed = batch[-1][0]
+    state.unsaved_errors = 0
+    state.last_committed = batch[-1][1]
     state.results += results
     state.totals.created += counts[OUTCOME.IMPORT_OUTCOME_CREATED]
     state.totals.updated += counts[OUTCOME.IMPORT_OUTCOME_UPDATED]
@@ -239,7 +290,34 @@ def _id_of(match: ContactRow | dict[str, Any]) -> str:
     return match["id"] if isinstance(match, dict) else match.id
 
 
-def _count(results: list[pb.ImportRowResult]) -> dict[int, int]:
+async def _progress(session: AsyncSession, state: _Run) -> ImportRow:
+    """The import's progress row, locked for this batch's transaction. When another
+    attempt of the same import committed since this one started (a client resuming
+    while its first attempt still runs here), this attempt stops: writing its batch
+    would import rows the other one imported."""
+    stmt = Imports(session).scoped().where(ImportRow.import_id == state.import_id).with_for_update()
+    progress: ImportRow = (await session.execute(stmt)).scalar_one()
+    if progress.last_committed_row != state.last_committed:
+        raise Aborted(
+            f"import {state.import_id} was resumed by another call, which committed up to "
+            f"row {progress.last_committed_row}; send the rows after it again",
+            reason="IMPORT_OVERTAKEN",
+            metadata={"last_committed_row": str(progress.last_committed_row)},
+        )
+    return progress
+
+
+async def _save_errors(deps: Deps, state: _Run) -> None:
+    """Count rows refused for their number when no batch follows them."""
+    async with deps.db.transaction() as session:
+        progress = await _progress(session, state)
+        progress.rows += state.unsaved_errors
+        progress.errors += state.unsaved_errors
+        progress.updated_at = deps.now()
+    state.unsaved_errors = 0
+
+
+def _count(results: Iterable[pb.ImportRowResult]) -> dict[int, int]:
     counts: dict[int, int] = dict.fromkeys(OUTCOME.values(), 0)
     for r in results:
         counts[r.outcome] += 1
@@ -276,6 +354,16 @@ def _values(c: _Checked, now: datetime) -> dict[str, Any]:
     }
     values["search_text"] = contacts.search_text(ContactRow(**values))
     return values
+
+
+def _update_new(values: dict[str, Any], c: _Checked, now: datetime) -> None:
+    """ON_DUPLICATE_UPDATE against an earlier row of the same batch: `_update` on the
+    values about to be inserted."""
+    row = ContactRow(**values)
+    _update(row, c, now)
+    for name in (*UPDATABLE, "email_key", "phone_key", "tags", "custom", "search_text"):
+        values[name] = getattr(row, name)
+    values["updated_at"] = now
 
 
 def _update(row: ContactRow, c: _Checked, now: datetime) -> None:

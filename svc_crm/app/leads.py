@@ -20,12 +20,20 @@ from mesh.ids import new_id
 from svc_crm import convert, events
 from svc_crm.app import companies, contacts, custom_fields, listing, opportunities
 from svc_crm.app.common import Deps, actor_id, remember_change
-from svc_crm.app.masks import changed_paths
+from svc_crm.app.masks import as_updated, changed_paths
 from svc_crm.domain.deals import NAME_MAX as DEAL_NAME_MAX
 from svc_crm.domain.leads import MESSAGE_MAX, REASON_MAX, SOURCE_MAX, LeadState, require_can
 from svc_crm.domain.people import Person, check_person, check_text, fold, full_name
 from svc_crm.domain.records import RecordType
-from svc_crm.store import Companies, CompanyRow, ContactRow, LeadRow, Leads, OpportunityRow
+from svc_crm.store import (
+    Companies,
+    CompanyRow,
+    ContactRow,
+    Contacts,
+    LeadRow,
+    Leads,
+    OpportunityRow,
+)
 
 LEAD_FIELDS = (
     "first_name",
@@ -125,7 +133,8 @@ async def update_lead(deps: Deps, message: pb.Lead, mask: Sequence[str]) -> Lead
     async with deps.db.transaction() as session:
         row = await Leads(session).get(message.id)
         require_can(LeadState(row.status), "updated")
-        problems = Violations(check_lead(message))
+        names = ("first_name", "last_name")  # one of them is required
+        problems = Violations(check_lead(as_updated(row, message, paths, names)))
         problems.items = [v for v in problems.items if _touched(v.field, paths)]
         custom = row.custom
         custom_given = [p for p in paths if p.startswith("custom_fields")]
@@ -250,22 +259,7 @@ async def convert_lead(
     problems.raise_if_any()
 
     company = given_company or await _company_for(session, lead, now)
-    contact = await contacts.create_in(
-        session,
-        pb.Contact(
-            first_name=lead.first_name,
-            last_name=lead.last_name,
-            email=lead.email,
-            phone=lead.phone,
-            title=lead.title,
-            company_id=company.id if company else "",
-            owner_id=lead.owner_id,
-        ),
-        now,
-        allow_duplicate=True,
-        source="lead",
-        prefix="lead.",
-    )
+    contact = await _contact_for(session, request, lead, company, now)
     deal: OpportunityRow | None = None
     if request.create_opportunity:
         deal = await _opportunity_for(session, request, lead, contact, company, now)
@@ -285,6 +279,58 @@ async def convert_lead(
     )
     await events.publish(session, pb.LeadConverted(lead=convert.lead(lead)), lead.id)
     return Converted(lead, contact, company, deal)
+
+
+async def _contact_for(
+    session: AsyncSession,
+    request: spb.ConvertLeadRequest,
+    lead: LeadRow,
+    company: CompanyRow | None,
+    now: datetime,
+) -> ContactRow:
+    """The existing contact named by the request, else a new one from the lead. A new
+    one matching a live contact's e-mail or phone is ALREADY_EXISTS naming it (as for
+    CreateContact), unless the request allows the duplicate."""
+    if request.contact_id:
+        existing = await Contacts(session).find(request.contact_id)
+        if existing is None or existing.merged_into_id:
+            raise InvalidArgument.one("contact_id", "no such contact")
+        if existing.archived:
+            raise InvalidArgument.one("contact_id", "the contact is archived; restore it first")
+        return existing
+    return await contacts.create_in(
+        session,
+        pb.Contact(
+            first_name=lead.first_name,
+            last_name=lead.last_name,
+            email=lead.email,
+            phone=lead.phone,
+            title=lead.title,
+            company_id=company.id if company else "",
+            owner_id=lead.owner_id,
+            custom_fields=await _contact_custom_fields(session, lead, request),
+        ),
+        now,
+        allow_duplicate=request.allow_duplicate,
+        source="lead",
+        prefix="lead.",
+        custom_field_name="contact_custom_fields",
+    )
+
+
+async def _contact_custom_fields(
+    session: AsyncSession, lead: LeadRow, request: spb.ConvertLeadRequest
+) -> struct_pb2.Struct:
+    """The request's contact values, plus the lead's values of fields that contacts
+    have too (same key, same type) where the request gives none."""
+    for_contacts = await custom_fields.definitions(session, RecordType.CONTACT)
+    for_leads = await custom_fields.definitions(session, RecordType.LEAD)
+    values = custom_fields.plain(request.contact_custom_fields)
+    for key, value in lead.custom.items():
+        wanted, had = for_contacts.get(key), for_leads.get(key)
+        if wanted and had and wanted.type == had.type and key not in values:
+            values[key] = value
+    return convert.struct(values)
 
 
 async def _company_for(session: AsyncSession, lead: LeadRow, now: datetime) -> CompanyRow | None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 
 from mesh.errors import InvalidArgument
 
 CUSTOM = "custom_fields"
+M = TypeVar("M", bound=Message)
 
 
 def changed_paths(
@@ -40,3 +42,15 @@ def _is_set(message: Message, name: str) -> bool:
     if isinstance(value, str | bytes | int | bool | float):
         return bool(value)
     return len(value) > 0  # repeated
+
+
+def as_updated(row: Any, message: M, paths: Sequence[str], fields: Sequence[str]) -> M:
+    """A copy of the message whose `fields` outside the mask come from the row: rules
+    that span fields (a first or last name is required) are checked against the record
+    as it will be, not against the request alone."""
+    checked = type(message)()
+    checked.CopyFrom(message)
+    for name in fields:
+        if name not in paths:
+            setattr(checked, name, getattr(row, name))
+    return checked

@@ -351,7 +351,7 @@ async def archive(deps: Deps, opportunity_id: str) -> OpportunityRow:
 async def list_opportunities(
     deps: Deps, filter_text: str, order_by: str, page_size: int, page_token: str, archived: bool
 ) -> tuple[list[OpportunityRow], str]:
-    where = [] if archived or "archived" in filter_text else [OpportunityRow.archived.is_(False)]
+    hidden = {} if archived else {"archived": OpportunityRow.archived.is_(False)}
     async with deps.db.sessions() as session:
         return await listing.page(
             session,
@@ -360,6 +360,5 @@ async def list_opportunities(
             order_by=order_by,
             page_size=page_size,
             page_token=page_token,
-            where=where,
-            scope="live" if where else "all",
+            unless_named=hidden,
         )

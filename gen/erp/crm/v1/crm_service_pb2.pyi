@@ -1147,6 +1147,9 @@ class ConvertLeadRequest(_message.Message):
     STAGE_ID_FIELD_NUMBER: _builtins.int
     EXPECTED_CLOSE_DATE_FIELD_NUMBER: _builtins.int
     IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    CONTACT_CUSTOM_FIELDS_FIELD_NUMBER: _builtins.int
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    ALLOW_DUPLICATE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Lead id."""
     company_id: _builtins.str
@@ -1163,6 +1166,13 @@ class ConvertLeadRequest(_message.Message):
     """The opportunity's stage; the pipeline's first when empty."""
     idempotency_key: _builtins.str
     """Makes a retry return the first answer."""
+    contact_id: _builtins.str
+    """Attach the lead to this existing contact instead of making one."""
+    allow_duplicate: _builtins.bool
+    """Make a new contact even when the lead's e-mail or phone matches an existing
+    one (otherwise that is ALREADY_EXISTS naming the contact: pass its id as
+    `contact_id` to convert onto it).
+    """
     @_builtins.property
     def amount(self) -> _money_pb2.Money:
         """The opportunity's expected value."""
@@ -1170,6 +1180,12 @@ class ConvertLeadRequest(_message.Message):
     @_builtins.property
     def expected_close_date(self) -> _date_pb2.Date:
         """When the deal is expected to close."""
+
+    @_builtins.property
+    def contact_custom_fields(self) -> _struct_pb2.Struct:
+        """Values of the contact's custom fields. A lead value whose key is also a
+        contact field of the same type is copied when not given here.
+        """
 
     def __init__(
         self,
@@ -1183,10 +1199,13 @@ class ConvertLeadRequest(_message.Message):
         stage_id: _builtins.str = ...,
         expected_close_date: _date_pb2.Date | None = ...,
         idempotency_key: _builtins.str = ...,
+        contact_custom_fields: _struct_pb2.Struct | None = ...,
+        contact_id: _builtins.str = ...,
+        allow_duplicate: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "expected_close_date", b"expected_close_date"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "contact_custom_fields", b"contact_custom_fields", "expected_close_date", b"expected_close_date"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "company_id", b"company_id", "create_opportunity", b"create_opportunity", "expected_close_date", b"expected_close_date", "id", b"id", "idempotency_key", b"idempotency_key", "opportunity_name", b"opportunity_name", "pipeline_id", b"pipeline_id", "stage_id", b"stage_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_duplicate", b"allow_duplicate", "amount", b"amount", "company_id", b"company_id", "contact_custom_fields", b"contact_custom_fields", "contact_id", b"contact_id", "create_opportunity", b"create_opportunity", "expected_close_date", b"expected_close_date", "id", b"id", "idempotency_key", b"idempotency_key", "opportunity_name", b"opportunity_name", "pipeline_id", b"pipeline_id", "stage_id", b"stage_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1208,7 +1227,7 @@ class ConvertLeadResponse(_message.Message):
 
     @_builtins.property
     def contact(self) -> _crm_pb2.Contact:
-        """The contact made from it."""
+        """The contact made from it (or the existing one it was attached to)."""
 
     @_builtins.property
     def company(self) -> _crm_pb2.Company:
