@@ -5,14 +5,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, DateTime, Select, String, event, select
+from sqlalchemy import (
+    JSON,
+    Connection,
+    DateTime,
+    Engine,
+    Select,
+    String,
+    Table,
+    create_engine,
+    event,
+    insert,
+    select,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -20,11 +33,14 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.pool import SingletonThreadPool
 from sqlalchemy.types import TypeDecorator
 
 from mesh.context import current_tenant
 from mesh.errors import NotFound
+
+T = TypeVar("T")
 
 
 class UtcDateTime(TypeDecorator[Any]):
@@ -73,6 +89,7 @@ class Database:
         # (requests, outbox relay, consumers) would queue that way. Taking turns in
         # the event loop instead costs nothing. PostgreSQL locks rows: no turns.
         self._write_turn = asyncio.Lock() if self.dialect == "sqlite" else None
+        self._reader: Engine | None = None  # SQLite point reads: see read()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -88,6 +105,23 @@ class Database:
         if session.info.get("wrote_events"):
             self.committed.set()
 
+    async def read(self, work: Callable[[Session], T]) -> T:
+        """Run `work`, a short read-only query function, and return what it returns.
+
+        For indexed point reads (Get RPCs). On SQLite it runs right here in the event
+        loop on a read-only connection: a primary-key lookup takes microseconds, while
+        the async driver's hop to its thread and back costs about half a millisecond.
+        Elsewhere it runs in an ordinary async session (`run_sync`). Rows come back
+        loaded and detached; never write through the session.
+        """
+        if self.dialect != "sqlite":
+            async with self.sessions() as session:
+                return await session.run_sync(work)
+        if self._reader is None:
+            self._reader = _sqlite_reader(self.url)
+        with Session(self._reader) as session:
+            return work(session)
+
     async def migrate(self, script_location: Path) -> None:
         """Bring the schema to the newest Alembic revision (runs at every start)."""
 
@@ -102,6 +136,49 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self._reader is not None:
+            self._reader.dispose()
+
+
+# Below this many rows an INSERT … executemany is as quick as COPY and simpler.
+COPY_MIN_ROWS = 50
+
+
+async def bulk_insert(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert many rows in the session's transaction, in order: COPY on PostgreSQL
+    (several times faster than a pipelined executemany, which runs one INSERT per
+    row on the server), executemany elsewhere. Columns absent from the rows take
+    their server defaults (an autoincrement key)."""
+    if not rows:
+        return
+    connection = await session.connection()
+    if connection.dialect.name != "postgresql" or len(rows) < COPY_MIN_ROWS:
+        await session.execute(insert(table), list(rows))
+        return
+    from psycopg.types.json import Json
+
+    names = list(rows[0])
+    json_columns = {n for n in names if isinstance(table.c[n].type, JSON)}
+    raw = await connection.get_raw_connection()
+    driver: Any = raw.driver_connection
+    quoted = ", ".join(f'"{n}"' for n in names)
+    async with driver.cursor() as cursor:
+        async with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
+            for row in rows:
+                await copy.write_row([Json(row[n]) if n in json_columns else row[n] for n in names])
+
+
+def _sqlite_reader(url: str) -> Engine:
+    """A synchronous, read-only engine on the same SQLite file (WAL lets it read while
+    the service writes); one connection per thread."""
+    path = make_url(url).database or ""
+
+    def connect() -> sqlite3.Connection:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        connection.execute("PRAGMA busy_timeout=5000")
+        return connection
+
+    return create_engine("sqlite://", creator=connect, poolclass=SingletonThreadPool)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -142,6 +219,19 @@ class TenantRepository(Generic[M]):
         row = await self.find(row_id)
         if row is None:
             raise NotFound(self.not_found_message, reason="NOT_FOUND")
+        return row
+
+    @classmethod
+    async def read(cls, db: Database, row_id: str) -> Any:
+        """The row of the caller's tenant by id, through `Database.read` (fast on
+        SQLite), or NOT_FOUND — also for another tenant's id."""
+        model = cls.model
+        stmt = select(model).where(
+            model.tenant_id == current_tenant(), getattr(model, cls.id_column) == row_id
+        )
+        row = await db.read(lambda session: session.execute(stmt).scalar_one_or_none())
+        if row is None:
+            raise NotFound(cls.not_found_message, reason="NOT_FOUND")
         return row
 
     def add(self, row: M) -> M:

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from erp.common.v1 import event_pb2
 from mesh.context import current_principal, current_request, current_tenant
+from mesh.db import bulk_insert
 from mesh.ids import new_id
 from mesh.tables import MeshTables
 from mesh.tracing import current_traceparent
@@ -84,9 +85,9 @@ async def record_many(
 ) -> None:
     """Add several events in one statement (their order is kept)."""
     now = datetime.now(UTC)
-    # insert() with the values as parameters: one compiled statement for every event.
-    await session.execute(
-        tables.outbox.insert(),
+    await bulk_insert(
+        session,
+        tables.outbox,
         [
             {
                 "event_id": e.event_id,

@@ -20,4 +20,6 @@ def uuid7() -> uuid.UUID:
 
 
 def new_id() -> str:
-    return str(uuid7())
+    """A UUIDv7 in its usual text form (formatted directly: imports make one per row)."""
+    h = f"{uuid7().int:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -120,23 +121,48 @@ def custom_field(row: CustomFieldRow) -> pb.CustomFieldDefinition:
     )
 
 
+_CONTACT_COLUMNS = (
+    "id",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "company_id",
+    "title",
+    "owner_id",
+    "tags",
+    "custom",
+    "archived",
+    "merged_into_id",
+    "created_at",
+    "updated_at",
+    "source",
+)
+
+
 def contact(row: ContactRow) -> pb.Contact:
+    return contact_of({name: getattr(row, name) for name in _CONTACT_COLUMNS})
+
+
+def contact_of(v: Mapping[str, Any], stamp: timestamp_pb2.Timestamp | None = None) -> pb.Contact:
+    """A contact from its column values (a row's, or an import's before the insert).
+    `stamp` stands for both times when they are one instant (an import's batch)."""
     return pb.Contact(
-        id=row.id,
-        first_name=row.first_name,
-        last_name=row.last_name,
-        email=row.email,
-        phone=row.phone,
-        company_id=row.company_id,
-        title=row.title,
-        owner_id=row.owner_id,
-        tags=row.tags,
-        custom_fields=struct(row.custom),
-        archived=row.archived,
-        merged_into_id=row.merged_into_id,
-        create_time=ts(row.created_at),
-        update_time=ts(row.updated_at),
-        source=row.source,
+        id=v["id"],
+        first_name=v["first_name"],
+        last_name=v["last_name"],
+        email=v["email"],
+        phone=v["phone"],
+        company_id=v["company_id"],
+        title=v["title"],
+        owner_id=v["owner_id"],
+        tags=v["tags"],
+        custom_fields=struct(v["custom"]),
+        archived=v["archived"],
+        merged_into_id=v["merged_into_id"],
+        create_time=stamp or ts(v["created_at"]),
+        update_time=stamp or ts(v["updated_at"]),
+        source=v["source"],
     )
 
 

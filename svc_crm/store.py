@@ -23,10 +23,14 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    any_,
+    cast,
     func,
     or_,
     select,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from mesh.db import TenantOwned, TenantRepository, UtcDateTime
@@ -280,9 +284,9 @@ class Contacts(TenantRepository[ContactRow]):
         """Live contacts whose e-mail or phone key is among the given ones."""
         conditions = []
         if email_keys:
-            conditions.append(ContactRow.email_key.in_(email_keys))
+            conditions.append(_among(self.session, ContactRow.email_key, email_keys))
         if phone_keys:
-            conditions.append(ContactRow.phone_key.in_(phone_keys))
+            conditions.append(_among(self.session, ContactRow.phone_key, phone_keys))
         if not conditions:
             return []
         stmt = self.scoped().where(or_(*conditions), ContactRow.archived.is_(False))
@@ -295,6 +299,15 @@ class Contacts(TenantRepository[ContactRow]):
             ContactRow.tenant_id == self.tenant_id, ContactRow.archived.is_(False)
         )
         return int((await self.session.execute(stmt)).scalar_one())
+
+
+def _among(session: AsyncSession, column: Any, values: set[str]) -> Any:
+    """`column IN values`; on PostgreSQL as `= ANY(array)`: one parameter instead of
+    one per value (an import batch looks up 2,000 keys, and parsing 2,000
+    placeholders costs more than the lookup)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(cast(sorted(values), ARRAY(String)))
+    return column.in_(values)
 
 
 class Leads(TenantRepository[LeadRow]):

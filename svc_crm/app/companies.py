@@ -101,8 +101,8 @@ async def create_in(session: AsyncSession, message: pb.Company, now: datetime) -
 
 
 async def get(deps: Deps, company_id: str) -> CompanyRow:
-    async with deps.db.sessions() as session:
-        return await Companies(session).get(company_id)
+    found: CompanyRow = await Companies.read(deps.db, company_id)
+    return found
 
 
 async def update_company(deps: Deps, message: pb.Company, mask: Sequence[str]) -> CompanyRow:

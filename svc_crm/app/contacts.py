@@ -65,9 +65,11 @@ NAMES = ("first_name", "last_name")  # one of them is required
 
 
 def search_text(row: ContactRow) -> str:
-    return search_words(
-        row.first_name, row.last_name, email_words(row.email), phone_words(row.phone)
-    )
+    return search_text_of(row.first_name, row.last_name, row.email, row.phone)
+
+
+def search_text_of(first_name: str, last_name: str, email: str, phone: str) -> str:
+    return search_words(first_name, last_name, email_words(email), phone_words(phone))
 
 
 def check_contact(message: pb.Contact, prefix: str = "contact.") -> list[FieldViolation]:
@@ -173,8 +175,8 @@ async def create(deps: Deps, session: AsyncSession, request: pb.Contact, allow: 
 
 
 async def get(deps: Deps, contact_id: str) -> ContactRow:
-    async with deps.db.sessions() as session:
-        return await Contacts(session).get(contact_id)
+    found: ContactRow = await Contacts.read(deps.db, contact_id)
+    return found
 
 
 async def update_contact(

@@ -123,8 +123,8 @@ async def create(deps: Deps, session: AsyncSession, message: pb.Lead) -> LeadRow
 
 
 async def get(deps: Deps, lead_id: str) -> LeadRow:
-    async with deps.db.sessions() as session:
-        return await Leads(session).get(lead_id)
+    found: LeadRow = await Leads.read(deps.db, lead_id)
+    return found
 
 
 async def update_lead(deps: Deps, message: pb.Lead, mask: Sequence[str]) -> LeadRow:

@@ -162,8 +162,8 @@ async def create(deps: Deps, session: AsyncSession, message: pb.Opportunity) -> 
 
 
 async def get(deps: Deps, opportunity_id: str) -> OpportunityRow:
-    async with deps.db.sessions() as session:
-        return await Opportunities(session).get(opportunity_id)
+    found: OpportunityRow = await Opportunities.read(deps.db, opportunity_id)
+    return found
 
 
 async def update_opportunity(

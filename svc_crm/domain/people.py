@@ -25,6 +25,12 @@ PHONE_DIGITS_MIN = 5  # short internal extensions are still phones
 PHONE_DIGITS_MAX = 15  # E.164
 _PHONE_CHARS = re.compile(r"^\+?[0-9 ()./-]+(\s*(x|ext\.?)\s*[0-9]{1,6})?$", re.IGNORECASE)
 _TAG = re.compile(r"^[\w][\w .:/-]*$")
+# Compiled once: these run for every row of an import.
+_EXTENSION = re.compile(r"(?i)\s*(x|ext\.?)\s*\d")
+_NON_DIGITS = re.compile(r"\D+")
+_SEPARATORS = re.compile(r"[\s,;]+")
+# C0 and C1 control characters but tab and newline (unicodedata category Cc).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def email_key(email: str) -> str:
@@ -35,8 +41,8 @@ def email_key(email: str) -> str:
 def phone_key(phone: str) -> str:
     """Digits of the number without an extension, "+" kept when given: comparable
     whatever the punctuation. "" for none."""
-    main = re.split(r"(?i)\s*(x|ext\.?)\s*\d", phone, maxsplit=1)[0]
-    digits = re.sub(r"\D", "", main)
+    main = _EXTENSION.split(phone, maxsplit=1)[0]
+    digits = _NON_DIGITS.sub("", main)
     if not digits:
         return ""
     return ("+" if main.strip().startswith("+") else "") + digits
@@ -73,7 +79,7 @@ def check_text(
         return [FieldViolation(field, "is required")]
     if len(value) > limit:
         return [FieldViolation(field, f"at most {limit} characters")]
-    if any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in value):
+    if _CONTROL.search(value):
         return [FieldViolation(field, "must not contain control characters")]
     return []
 
@@ -127,6 +133,8 @@ def full_name(first: str, last: str) -> str:
 
 def fold(text: str) -> str:
     """Lower case without accents: what search compares ("Zoë" finds "zoe")."""
+    if text.isascii():  # most names and every e-mail: nothing to decompose
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
@@ -140,7 +148,7 @@ def _words(text: str) -> list[str]:
     found by "o'brien" and by "obr", and "+44 20 7946 0018" by "+44" (phones are
     stored by their digits)."""
     found: list[str] = []
-    for raw in re.split(r"[\s,;]+", fold(text)):
+    for raw in _SEPARATORS.split(fold(text)):
         word = _NOT_IN_WORD.sub("", raw).lstrip("+")
         if word:
             found.append(word)
@@ -168,7 +176,7 @@ def phone_words(phone: str) -> str:
     key = phone_key(phone).lstrip("+")
     if not key:
         return ""
-    groups = [g for g in re.split(r"\D+", phone) if g]
+    groups = [g for g in _NON_DIGITS.split(phone) if g]
     return " ".join([key, *groups])
 
 

@@ -282,3 +282,47 @@ async def test_contacts_limit_and_usage(auth: Auth, crm: Crm, billing: Billing) 
         )
         assert back.archived is False
     assert crm.running.runtime.entitlements.fetch is None
+
+
+async def test_an_import_publishes_its_contacts_in_chunks(auth: Auth, crm: Crm) -> None:
+    """One crm.contacts.imported per 500 created contacts, in row order, each contact as
+    GetContact shows it; duplicates and bad rows are not in them."""
+    from svc_crm.app.imports import EVENT_CHUNK
+
+    tenant = await new_tenant(auth, "Imports Ltd")
+    count = EVENT_CHUNK + 20
+    rows = [
+        pb.ImportContactsRequest(
+            import_id="evt-1",
+            contact=crm_pb2.Contact(first_name=f"R{i}", email=f"r{i}@imp.example"),
+        )
+        for i in range(count)
+    ]
+    rows.append(pb.ImportContactsRequest(import_id="evt-1", contact=crm_pb2.Contact(email="bad")))
+    rows.append(
+        pb.ImportContactsRequest(
+            import_id="evt-1", contact=crm_pb2.Contact(first_name="Dup", email="R0@imp.example")
+        )
+    )
+    answer = await crm.stub.ImportContacts(iter(rows), metadata=tenant.token)
+    created_ids = [r.contact_id for r in answer.results if r.outcome == pb.IMPORT_OUTCOME_CREATED]
+    assert len(created_ids) == count
+    chunks: list[list[str]] = []
+    for first_row in (0, EVENT_CHUNK):
+        event = crm_pb2.ContactsImported()
+        envelope = await published(
+            auth,
+            tenant,
+            "crm.contacts.imported",
+            event,
+            lambda e, at=first_row: e.contacts[0].first_name == f"R{at}",
+        )
+        assert (event.import_id, envelope.aggregate_id) == ("evt-1", "evt-1")
+        chunks.append([c.id for c in event.contacts])
+        if first_row == 0:
+            shown = await crm.stub.GetContact(
+                pb.GetContactRequest(id=event.contacts[1].id), metadata=tenant.token
+            )
+            assert event.contacts[1] == shown
+    assert chunks[0] + chunks[1] == created_ids
+    assert [len(c) for c in chunks] == [EVENT_CHUNK, 20]

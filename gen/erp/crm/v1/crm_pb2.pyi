@@ -903,8 +903,8 @@ Global___TimelineEntry: _TypeAlias = TimelineEntry  # noqa: Y015
 class ContactCreated(_message.Message):
     """---- events ------------------------------------------------------------------
 
-    ContactCreated is published when a contact is created (by hand, by import,
-    by lead conversion).
+    ContactCreated is published when a contact is created by hand or by lead
+    conversion (an import publishes ContactsImported instead).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -926,6 +926,36 @@ class ContactCreated(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ContactCreated: _TypeAlias = ContactCreated  # noqa: Y015
+
+@_typing.final
+class ContactsImported(_message.Message):
+    """ContactsImported is published by an import instead of one ContactCreated per
+    row: each carries up to 500 of the contacts one batch created, in row order.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IMPORT_ID_FIELD_NUMBER: _builtins.int
+    CONTACTS_FIELD_NUMBER: _builtins.int
+    import_id: _builtins.str
+    """The import's id."""
+    @_builtins.property
+    def contacts(self) -> _containers.RepeatedCompositeFieldContainer[Global___Contact]:
+        """The contacts created, as created."""
+
+    def __init__(
+        self,
+        *,
+        import_id: _builtins.str = ...,
+        contacts: _abc.Iterable[Global___Contact] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contacts", b"contacts", "import_id", b"import_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ContactsImported: _TypeAlias = ContactsImported  # noqa: Y015
 
 @_typing.final
 class ContactUpdated(_message.Message):
