@@ -16,7 +16,7 @@ def _utc_now() -> datetime:
 class CrmConfig:
     # Rows an import writes per transaction: a resumed import restarts after the
     # last committed batch.
-    import_batch: int = 1000
+    import_batch: int = 5000
     # Submissions per minute a new web form admits, unless it says otherwise.
     web_form_rate_default: int = 30
     # Tests move time; everything in the service reads it from here.
@@ -26,6 +26,6 @@ class CrmConfig:
     def from_env(cls) -> CrmConfig:
         env = os.environ
         return cls(
-            import_batch=int(env.get("ERP_CRM_IMPORT_BATCH", 1000)),
+            import_batch=int(env.get("ERP_CRM_IMPORT_BATCH", 5000)),
             web_form_rate_default=int(env.get("ERP_CRM_WEB_FORM_RATE", 30)),
         )

@@ -284,9 +284,9 @@ class Contacts(TenantRepository[ContactRow]):
         """Live contacts whose e-mail or phone key is among the given ones."""
         conditions = []
         if email_keys:
-            conditions.append(_among(self.session, ContactRow.email_key, email_keys))
+            conditions.append(among(self.session, ContactRow.email_key, email_keys))
         if phone_keys:
-            conditions.append(_among(self.session, ContactRow.phone_key, phone_keys))
+            conditions.append(among(self.session, ContactRow.phone_key, phone_keys))
         if not conditions:
             return []
         stmt = self.scoped().where(or_(*conditions), ContactRow.archived.is_(False))
@@ -301,7 +301,7 @@ class Contacts(TenantRepository[ContactRow]):
         return int((await self.session.execute(stmt)).scalar_one())
 
 
-def _among(session: AsyncSession, column: Any, values: set[str]) -> Any:
+def among(session: AsyncSession, column: Any, values: set[str]) -> Any:
     """`column IN values`; on PostgreSQL as `= ANY(array)`: one parameter instead of
     one per value (an import batch looks up 2,000 keys, and parsing 2,000
     placeholders costs more than the lookup)."""
