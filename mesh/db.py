@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from alembic import command
 from alembic.config import Config
@@ -21,6 +21,7 @@ from sqlalchemy import (
     Select,
     String,
     Table,
+    bindparam,
     create_engine,
     event,
     insert,
@@ -90,6 +91,7 @@ class Database:
         # the event loop instead costs nothing. PostgreSQL locks rows: no turns.
         self._write_turn = asyncio.Lock() if self.dialect == "sqlite" else None
         self._reader: Engine | None = None  # SQLite point reads: see read()
+        self._reader_connection: Connection | None = None  # see read_first()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -122,6 +124,26 @@ class Database:
         with Session(self._reader) as session:
             return work(session)
 
+    async def read_first(
+        self, statement: Select[Any], params: Mapping[str, Any]
+    ) -> Mapping[str, Any] | None:
+        """The first row of a Core SELECT as column values, or None: `read` without a
+        session (the hottest point reads). On SQLite on an autocommit connection kept
+        open for the event loop: each statement sees what is committed when it runs."""
+        if self.dialect != "sqlite":
+            async with self.engine.connect() as pooled:
+                found = (await pooled.execute(statement, params)).mappings().first()
+            return cast(Mapping[str, Any] | None, found)
+        if self._reader_connection is None:
+            if self._reader is None:
+                self._reader = _sqlite_reader(self.url)
+            # Autocommit: every statement is its own read of what is committed.
+            self._reader_connection = self._reader.connect().execution_options(
+                isolation_level="AUTOCOMMIT"
+            )
+        row = self._reader_connection.execute(statement, params).mappings().first()
+        return cast(Mapping[str, Any] | None, row)
+
     async def migrate(self, script_location: Path) -> None:
         """Bring the schema to the newest Alembic revision (runs at every start)."""
 
@@ -136,6 +158,8 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self._reader_connection is not None:
+            self._reader_connection.close()
         if self._reader is not None:
             self._reader.dispose()
 
@@ -233,6 +257,28 @@ class TenantRepository(Generic[M]):
         if row is None:
             raise NotFound(cls.not_found_message, reason="NOT_FOUND")
         return row
+
+    @classmethod
+    async def read_values(cls, db: Database, row_id: str) -> Mapping[str, Any]:
+        """Like `read`, but the row's column values (no ORM instance: about half the
+        cost, for the hottest Get RPCs), by a statement built once per repository."""
+        params = {"tenant": current_tenant(), "row_id": row_id}
+        found = await db.read_first(cls._by_id_statement(), params)
+        if found is None:
+            raise NotFound(cls.not_found_message, reason="NOT_FOUND")
+        return found
+
+    @classmethod
+    def _by_id_statement(cls) -> Select[Any]:
+        cached: Select[Any] | None = cls.__dict__.get("_by_id")
+        if cached is None:
+            table = cls.model.__table__
+            cached = select(table).where(
+                table.c.tenant_id == bindparam("tenant"),
+                table.c[cls.id_column] == bindparam("row_id"),
+            )
+            cls._by_id = cached  # type: ignore[attr-defined]
+        return cached
 
     def add(self, row: M) -> M:
         row.tenant_id = self.tenant_id

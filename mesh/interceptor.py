@@ -78,6 +78,7 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self.verifier = verifier
         self.methods = methods
         self.entitlements = entitlements if entitlements is not None else EntitlementCache()
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(
         self,
@@ -88,6 +89,15 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         method: str = details.method
         if handler is None or not method.startswith("/erp."):
             return handler  # health and reflection: infrastructure, no rule
+        # The registered handler is the same object on every call: wrap it once.
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self._wrap_handler(method, handler)
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+    def _wrap_handler(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         contract = self.methods.get(method)
         if handler.unary_unary is not None:
             return handler._replace(unary_unary=self._wrap(method, contract, handler.unary_unary))

@@ -55,8 +55,8 @@ class ContactsApi(ApiBase):
     async def GetContact(  # noqa: N802
         self, request: pb.GetContactRequest, context: Ctx
     ) -> crm_pb2.Contact:
-        row = await contacts.get(self.deps, required(request.id, "id"))
-        return convert.contact(row)
+        values = await contacts.get(self.deps, required(request.id, "id"))
+        return convert.contact_of(values)
 
     async def UpdateContact(  # noqa: N802
         self, request: pb.UpdateContactRequest, context: Ctx

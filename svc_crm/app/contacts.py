@@ -4,7 +4,7 @@ and (when the live count moves) the `contacts` usage gauge in the same transacti
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -174,9 +174,9 @@ async def create(deps: Deps, session: AsyncSession, request: pb.Contact, allow: 
     return await create_in(session, request, deps.now(), allow_duplicate=allow)
 
 
-async def get(deps: Deps, contact_id: str) -> ContactRow:
-    found: ContactRow = await Contacts.read(deps.db, contact_id)
-    return found
+async def get(deps: Deps, contact_id: str) -> Mapping[str, Any]:
+    """The contact's column values (GetContact is the hottest read: no ORM instance)."""
+    return await Contacts.read_values(deps.db, contact_id)
 
 
 async def update_contact(
