@@ -40,6 +40,7 @@ from sqlalchemy.types import TypeDecorator
 
 from mesh.context import current_tenant
 from mesh.errors import NotFound
+from mesh.sqlite_reads import PointReader
 
 T = TypeVar("T")
 
@@ -91,7 +92,7 @@ class Database:
         # the event loop instead costs nothing. PostgreSQL locks rows: no turns.
         self._write_turn = asyncio.Lock() if self.dialect == "sqlite" else None
         self._reader: Engine | None = None  # SQLite point reads: see read()
-        self._reader_connection: Connection | None = None  # see read_first()
+        self._point_reader: PointReader | None = None  # SQLite: see read_first()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -128,21 +129,17 @@ class Database:
         self, statement: Select[Any], params: Mapping[str, Any]
     ) -> Mapping[str, Any] | None:
         """The first row of a Core SELECT as column values, or None: `read` without a
-        session (the hottest point reads). On SQLite on an autocommit connection kept
-        open for the event loop: each statement sees what is committed when it runs."""
+        session (the hottest point reads). On SQLite through `mesh.sqlite_reads`: in the
+        event loop, on a read-only autocommit connection; each statement sees what is
+        committed when it runs. Pass statements built once (they are prepared once)."""
         if self.dialect != "sqlite":
             async with self.engine.connect() as pooled:
                 found = (await pooled.execute(statement, params)).mappings().first()
             return cast(Mapping[str, Any] | None, found)
-        if self._reader_connection is None:
-            if self._reader is None:
-                self._reader = _sqlite_reader(self.url)
-            # Autocommit: every statement is its own read of what is committed.
-            self._reader_connection = self._reader.connect().execution_options(
-                isolation_level="AUTOCOMMIT"
-            )
-        row = self._reader_connection.execute(statement, params).mappings().first()
-        return cast(Mapping[str, Any] | None, row)
+        if self._point_reader is None:
+            path = make_url(self.url).database or ""
+            self._point_reader = PointReader(path, self.engine.sync_engine.dialect)
+        return self._point_reader.first(statement, params)
 
     async def migrate(self, script_location: Path) -> None:
         """Bring the schema to the newest Alembic revision (runs at every start)."""
@@ -158,8 +155,8 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
-        if self._reader_connection is not None:
-            self._reader_connection.close()
+        if self._point_reader is not None:
+            self._point_reader.close()
         if self._reader is not None:
             self._reader.dispose()
 
