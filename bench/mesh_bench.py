@@ -11,7 +11,8 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
@@ -71,25 +72,34 @@ async def grpc_getme(name: str, channel: grpc.aio.Channel, token: str) -> load.R
     return await load.run(name, call, concurrency=CONCURRENCY, seconds=SECONDS)
 
 
-async def rest_getme(edge_port: int, token: str) -> load.Result:
+async def rest_load(
+    name: str, edge_port: int, headers: dict[str, str], path: Callable[[], str]
+) -> load.Result:
+    """GETs of `path()` through the edge over keep-alive HTTP/1.1, one connection per
+    caller; anything but 200 counts as an error."""
     idle = [Http1Connection("127.0.0.1", edge_port) for _ in range(CONCURRENCY)]
-    headers = {"authorization": f"Bearer {token}"}
 
     async def call() -> object:
         connection = idle.pop()
         try:
-            status, body = await connection.get("/v1/auth/me", headers)
+            status, body = await connection.get(path(), headers)
         finally:
             idle.append(connection)
         if status != 200:
             raise RuntimeError(f"HTTP {status}: {body[:200]!r}")
         return body
 
-    await call()
-    result = await load.run("getme_edge_rest", call, concurrency=CONCURRENCY, seconds=SECONDS)
-    for connection in idle:
-        await connection.close()
-    return result
+    try:
+        await call()  # fail loudly before measuring if the path is broken
+        return await load.run(name, call, concurrency=CONCURRENCY, seconds=SECONDS)
+    finally:
+        for connection in idle:
+            await connection.close()
+
+
+async def rest_getme(edge_port: int, token: str) -> load.Result:
+    headers = {"authorization": f"Bearer {token}"}
+    return await rest_load("getme_edge_rest", edge_port, headers, lambda: "/v1/auth/me")
 
 
 async def echo_ceiling(folder: Path) -> load.Result:
@@ -140,36 +150,46 @@ def ratio(results: dict[str, load.Result], a: str, b: str) -> float:
     return results[a].rps / results[b].rps if results[b].rps else 0.0
 
 
-def main() -> None:
-    # Figures go to the user's ERP_HOME; the measured mesh runs in a throwaway one.
-    out = MeshPaths(Path(os.environ.get("ERP_HOME", "var")).resolve()).bench
+@contextmanager
+def throwaway_home(**settings: str) -> Iterator[tuple[MeshPaths, dict[str, str]]]:
+    """A temporary ERP_HOME for a measured mesh, with a free edge port and the edge's
+    limiter out of the way, and SQLite files unless `settings` name a database (they
+    may set any variable). The environment is also in force in this process meanwhile
+    (in-process clients find the mesh's certificates by ERP_HOME; an in-process
+    `Mesh` reads it), and put back afterwards. Yields the paths and the environment."""
     with tempfile.TemporaryDirectory(prefix="erp-bench-") as tmp:
         home = Path(tmp)
-        paths = MeshPaths(home)
-        edge_port = free_port()
         env = {
             **os.environ,
             "ERP_HOME": str(home),
-            "ERP_EDGE_PORT": str(edge_port),
+            "ERP_EDGE_PORT": str(free_port()),
             "ERP_EDGE_RATE_LIMIT": "1000000",  # measure the edge, not its limiter
             "ERP_EDGE_RATE_LIMIT_TOTAL": "1000000",
         }
         env.pop("ERP_DATABASE_URL", None)
-        # In-process clients find the throwaway mesh's certificates by ERP_HOME too.
-        saved = {k: os.environ.get(k) for k in ("ERP_HOME", "ERP_EDGE_PORT")}
-        os.environ.update({k: env[k] for k in saved})
+        env.update(settings)
+        saved = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(env)
         try:
-            seconds = cold_start(home, env)
+            yield MeshPaths(home), env
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+
+def main() -> None:
+    # Figures go to the user's ERP_HOME; the measured mesh runs in a throwaway one.
+    out = MeshPaths(Path(os.environ.get("ERP_HOME", "var")).resolve()).bench
+    with throwaway_home() as (paths, env):
+        edge_port = int(env["ERP_EDGE_PORT"])
+        try:
+            seconds = cold_start(paths.home, env)
             rss = mesh_rss_mib(paths)
             token = signup(edge_port)
             results = {r.name: r for r in asyncio.run(throughput(paths, token))}
         finally:
             subprocess.run([str(Path(sys.executable).parent / "erp"), "down"], env=env, check=False)
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
     print(f"cold start (erp up --detach until all healthy): {seconds:.2f} s   target <= 10 s")
     total = sum(rss.values())
     parts = ", ".join(f"{k} {v:.0f}" for k, v in rss.items())

@@ -13,7 +13,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import psycopg
@@ -85,8 +85,9 @@ def _postgres_user() -> str:
 
 
 @contextmanager
-def database(backend: str) -> Iterator[str]:
-    """The SQLAlchemy URL of an empty database, removed afterwards."""
+def database(backend: str, name: str = "") -> Iterator[str]:
+    """The SQLAlchemy URL of an empty database, removed afterwards (on PostgreSQL
+    `name`, else erp_bench_<hex>)."""
     if backend == "sqlite":
         folder = Path(tempfile.mkdtemp(prefix="erp-bench-db-", dir="/tmp"))
         try:
@@ -94,7 +95,7 @@ def database(backend: str) -> Iterator[str]:
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         return
-    name = f"erp_bench_{uuid.uuid4().hex[:12]}"
+    name = name or f"erp_bench_{uuid.uuid4().hex[:12]}"
     admin = f"postgresql://{_postgres_user()}@{PG_HOST}:{PG_PORT}/postgres"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -103,6 +104,17 @@ def database(backend: str) -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def postgres_mesh(services: Sequence[str]) -> Iterator[str]:
+    """ERP_DATABASE_URL for a whole mesh on PostgreSQL: an empty database per service
+    (erp_bench_<hex>_<service>, `{service}` in the URL), all dropped afterwards."""
+    prefix = f"erp_bench_{uuid.uuid4().hex[:12]}"
+    with ExitStack() as stack:
+        for service in services:
+            stack.enter_context(database("postgresql", f"{prefix}_{service}"))
+        yield f"postgresql+psycopg://{_postgres_user()}@{PG_HOST}:{PG_PORT}/{prefix}_{{service}}"
 
 
 def backends() -> list[str]:
