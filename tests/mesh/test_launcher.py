@@ -22,7 +22,7 @@ from jetstream_probe import read_event  # type: ignore[import-not-found]
 
 from erp.auth.v1 import auth_pb2
 from mesh import nats_server, process
-from mesh.config import MeshPaths
+from mesh.config import SERVICES, MeshPaths
 from mesh.launcher import AlreadyRunning, Mesh, healthy
 from mesh.ports import free_port, port_open
 
@@ -46,7 +46,8 @@ def mesh(mesh_home: MeshPaths, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mesh
 def test_start_status_stop(mesh: Mesh) -> None:
     seen: list[str] = []
     ports = mesh.start(progress=lambda name, address, took: seen.append(name))
-    assert seen == ["nats", "auth", "auth-sidecar", "billing", "billing-sidecar", "edge"]
+    started = [name for service in SERVICES for name in (service, f"{service}-sidecar")]
+    assert seen == ["nats", *started, "edge"]
     assert json.loads((mesh.paths.run / "ports.json").read_text()) == ports
     rows = mesh.status()
     assert healthy(rows), rows
@@ -54,14 +55,7 @@ def test_start_status_stop(mesh: Mesh) -> None:
     with urllib.request.urlopen(jwks, timeout=5) as reply:  # noqa: S310
         assert json.loads(reply.read())["keys"]
     pids = [r.pid for r in rows]
-    assert mesh.stop() == [
-        "edge",
-        "billing-sidecar",
-        "billing",
-        "auth-sidecar",
-        "auth",
-        "nats",
-    ]
+    assert mesh.stop() == ["edge", *reversed(started), "nats"]
     assert not list(mesh.paths.run.glob("*.pid"))
     assert all(p is not None and process.cmdline(p) is None for p in pids)
     assert not port_open(ports["edge"])
