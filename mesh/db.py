@@ -213,6 +213,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 M = TypeVar("M", bound=TenantOwned)
+ID_MAX = 200  # longer than any key column: such an id names no row
+
+
+def plausible_id(value: str) -> bool:
+    """Could a row have this id? Not with a control character (PostgreSQL refuses a
+    NUL in text) or beyond every key column's length: such ids are simply not found."""
+    return len(value) <= ID_MAX and value.isprintable()
 
 
 class TenantRepository(Generic[M]):
@@ -230,14 +237,21 @@ class TenantRepository(Generic[M]):
     def scoped(self) -> Select[Any]:
         return select(self.model).where(self.model.tenant_id == self.tenant_id)
 
-    async def find(self, row_id: str) -> M | None:
+    async def find(self, row_id: str, *, lock: bool = False) -> M | None:
+        """The row of this tenant, or None. `lock` holds it (FOR UPDATE) until the
+        transaction ends, so that two changes of one record's state run one after
+        the other (SQLite's writes take turns anyway)."""
+        if not plausible_id(row_id):
+            return None  # no row has it; PostgreSQL would refuse a NUL byte outright
         stmt = self.scoped().where(getattr(self.model, self.id_column) == row_id)
+        if lock:
+            stmt = stmt.with_for_update()
         row: M | None = (await self.session.execute(stmt)).scalar_one_or_none()
         return row
 
-    async def get(self, row_id: str) -> M:
+    async def get(self, row_id: str, *, lock: bool = False) -> M:
         """The row of this tenant, or NOT_FOUND — also for another tenant's id."""
-        row = await self.find(row_id)
+        row = await self.find(row_id, lock=lock)
         if row is None:
             raise NotFound(self.not_found_message, reason="NOT_FOUND")
         return row
@@ -246,6 +260,8 @@ class TenantRepository(Generic[M]):
     async def read(cls, db: Database, row_id: str) -> Any:
         """The row of the caller's tenant by id, through `Database.read` (fast on
         SQLite), or NOT_FOUND — also for another tenant's id."""
+        if not plausible_id(row_id):
+            raise NotFound(cls.not_found_message, reason="NOT_FOUND")
         model = cls.model
         stmt = select(model).where(
             model.tenant_id == current_tenant(), getattr(model, cls.id_column) == row_id
@@ -259,6 +275,8 @@ class TenantRepository(Generic[M]):
     async def read_values(cls, db: Database, row_id: str) -> Mapping[str, Any]:
         """Like `read`, but the row's column values (no ORM instance: about half the
         cost, for the hottest Get RPCs), by a statement built once per repository."""
+        if not plausible_id(row_id):
+            raise NotFound(cls.not_found_message, reason="NOT_FOUND")
         params = {"tenant": current_tenant(), "row_id": row_id}
         found = await db.read_first(cls._by_id_statement(), params)
         if found is None:

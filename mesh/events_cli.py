@@ -164,13 +164,13 @@ def _say(out: TextIO, line: str) -> None:
 
 def tail_subject(tenant: str | None = None, event_type: str | None = None) -> str:
     """The subject pattern for the filters (subjects: erp.<domain>.<tenant>.<agg>.<verb>)."""
-    if tenant is not None and not _TOKEN.match(tenant):
+    if tenant is not None and not _TOKEN.fullmatch(tenant):
         raise EventsError(f"bad tenant id {tenant!r}: letters, digits, '-' and '_' only")
     where = tenant or "*"
     if event_type is None:
         return f"erp.*.{where}.>"
     parts = event_type.split(".")
-    if len(parts) < 3 or not all(_TOKEN.match(p) for p in parts):
+    if len(parts) < 3 or not all(_TOKEN.fullmatch(p) for p in parts):
         raise EventsError(
             f"bad event type {event_type!r}: expected <domain>.<aggregate>.<verb>, "
             "e.g. auth.user.created"

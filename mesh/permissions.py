@@ -16,7 +16,7 @@ def is_valid_pattern(pattern: str) -> bool:
     if pattern == "*":
         return True
     parts = pattern.split(".")
-    return len(parts) == 3 and all(_SEGMENT.match(p) for p in parts)
+    return len(parts) == 3 and all(_SEGMENT.fullmatch(p) for p in parts)
 
 
 def pattern_grants(pattern: str, required: str) -> bool:

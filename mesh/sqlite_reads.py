@@ -44,9 +44,11 @@ class PointReader:
         prepared = self._prepared.get(statement) or self._prepare(statement)
         given = {**prepared.defaults, **params}
         values = [bind(given[name]) if bind else given[name] for name, bind in prepared.binds]
-        row = self._connection.execute(prepared.sql, values).fetchone()
-        if row is None:
+        # fetchall: a statement read to its end releases its WAL snapshot at once.
+        rows = self._connection.execute(prepared.sql, values).fetchall()
+        if not rows:
             return None
+        row = rows[0]
         return {
             name: convert(value) if convert and value is not None else value
             for (name, convert), value in zip(prepared.columns, row, strict=True)

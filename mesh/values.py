@@ -11,8 +11,8 @@ from mesh.errors import FieldViolation
 EMAIL_MAX = 254
 # Deliberately loose: one "@", no spaces, a dot in the domain. Deliverability is
 # proven by mail actually arriving, not by a regex.
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s.\x00-\x1f\x7f]+")
+_CURRENCY = re.compile(r"[A-Z]{3}")
 
 
 def normalize_email(raw: str) -> str:
@@ -25,14 +25,14 @@ def check_email(email: str, field: str = "email") -> list[FieldViolation]:
         return [FieldViolation(field, "is required")]
     if len(email) > EMAIL_MAX:
         return [FieldViolation(field, f"at most {EMAIL_MAX} characters")]
-    if not _EMAIL.match(email):
+    if not _EMAIL.fullmatch(email):
         return [FieldViolation(field, "not a valid e-mail address")]
     return []
 
 
 def check_currency(code: str, field: str = "currency") -> list[FieldViolation]:
     """Shape only (three upper-case letters); which codes are accepted is policy."""
-    if not _CURRENCY.match(code):
+    if not _CURRENCY.fullmatch(code):
         return [FieldViolation(field, "must be an ISO 4217 code such as USD")]
     return []
 

@@ -77,8 +77,13 @@ def ts(value: datetime | None) -> timestamp_pb2.Timestamp | None:
     return out
 
 
-def from_ts(value: timestamp_pb2.Timestamp) -> datetime:
-    return value.ToDatetime(tzinfo=UTC)
+def from_ts(value: timestamp_pb2.Timestamp, field: str) -> datetime:
+    """An aware datetime, or INVALID_ARGUMENT on `field` for a time outside the
+    Timestamp range (years 1 to 9999)."""
+    try:
+        return value.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        raise InvalidArgument.one(field, "not a time between the years 1 and 9999") from None
 
 
 def day(value: date | None) -> date_pb2.Date | None:

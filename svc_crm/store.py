@@ -28,12 +28,13 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from mesh.db import TenantOwned, TenantRepository, UtcDateTime
+from mesh.db import TenantOwned, TenantRepository, UtcDateTime, plausible_id
 from mesh.tables import mesh_tables
 
 
@@ -72,7 +73,7 @@ class CompanyRow(TenantOwned, Stamped, Base):
     )
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    name_key: Mapped[str] = mapped_column(String(200))  # folded: reuse on lead conversion
+    name_key: Mapped[str] = mapped_column(String(200))  # companies.name_key(): reuse by name
     domain: Mapped[str] = mapped_column(String(200), default="")
     phone: Mapped[str] = mapped_column(String(40), default="")
     industry: Mapped[str] = mapped_column(String(100), default="")
@@ -266,6 +267,7 @@ class Companies(TenantRepository[CompanyRow]):
         return row
 
     async def names(self, ids: set[str]) -> dict[str, str]:
+        ids = {i for i in ids if plausible_id(i)}
         if not ids:
             return {}
         stmt = select(CompanyRow.id, CompanyRow.name).where(
@@ -294,6 +296,16 @@ class Contacts(TenantRepository[ContactRow]):
             stmt = stmt.where(ContactRow.id != exclude)
         return await self.all(stmt.order_by(ContactRow.created_at, ContactRow.id))
 
+    async def lock_for_creates(self) -> None:
+        """Until the transaction ends, be the tenant's only writer of new contacts
+        (PostgreSQL advisory lock; SQLite's writes take turns anyway): the duplicate
+        check and the plan's contact limit then see every contact made before."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            await self.session.execute(
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                {"key": f"crm.contacts:{self.tenant_id}"},
+            )
+
     async def live_count(self) -> int:
         stmt = select(func.count()).where(
             ContactRow.tenant_id == self.tenant_id, ContactRow.archived.is_(False)
@@ -304,7 +316,8 @@ class Contacts(TenantRepository[ContactRow]):
 def among(session: AsyncSession, column: Any, values: set[str]) -> Any:
     """`column IN values`; on PostgreSQL as `= ANY(array)`: one parameter instead of
     one per value (an import batch looks up 2,000 keys, and parsing 2,000
-    placeholders costs more than the lookup)."""
+    placeholders costs more than the lookup). Values no row can have are left out."""
+    values = {v for v in values if plausible_id(v)}
     if session.get_bind().dialect.name == "postgresql":
         return column == any_(cast(sorted(values), ARRAY(String)))
     return column.in_(values)
@@ -322,6 +335,8 @@ class WebForms(TenantRepository[WebFormRow]):
 
 async def form_by_key(session: Any, form_key: str) -> WebFormRow | None:
     """The web form with this public key, whichever tenant owns it."""
+    if not plausible_id(form_key):
+        return None
     stmt = select(WebFormRow).where(WebFormRow.form_key == form_key)
     row: WebFormRow | None = (await session.execute(stmt)).scalar_one_or_none()
     return row

@@ -98,7 +98,7 @@ def check_role_definition(
     name: str, description: str, permissions: Sequence[str]
 ) -> list[FieldViolation]:
     found: list[FieldViolation] = []
-    if not ROLE_NAME.match(name):
+    if not ROLE_NAME.fullmatch(name):
         found.append(
             FieldViolation(
                 "name",

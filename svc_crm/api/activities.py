@@ -43,7 +43,11 @@ class ActivitiesApi(ApiBase):
     async def CompleteActivity(  # noqa: N802
         self, request: pb.CompleteActivityRequest, context: Ctx
     ) -> crm_pb2.Activity:
-        when = convert.from_ts(request.complete_time) if request.HasField("complete_time") else None
+        when = (
+            convert.from_ts(request.complete_time, "complete_time")
+            if request.HasField("complete_time")
+            else None
+        )
         row = await activities.complete(self.deps, required(request.id, "id"), when)
         return convert.activity(row)
 

@@ -88,7 +88,11 @@ async def create(deps: Deps, session: AsyncSession, message: pb.Activity) -> Act
             record_id=record_id,
             subject=message.subject.strip(),
             body=message.body,
-            due_at=convert.from_ts(message.due_time) if message.HasField("due_time") else None,
+            due_at=(
+                convert.from_ts(message.due_time, "activity.due_time")
+                if message.HasField("due_time")
+                else None
+            ),
             completed_at=None,
             owner_id=message.owner_id or actor_id(),
             archived=False,
@@ -117,7 +121,7 @@ async def update_activity(deps: Deps, message: pb.Activity, mask: Sequence[str])
     problems.raise_if_any()
     now = deps.now()
     async with deps.db.transaction() as session:
-        row = await Activities(session).get(message.id)
+        row = await Activities(session).get(message.id, lock=True)
         _require_live(row)
         for path in paths:
             if path == "subject":
@@ -126,7 +130,7 @@ async def update_activity(deps: Deps, message: pb.Activity, mask: Sequence[str])
                 row.body = message.body
             elif path == "due_time":
                 has = message.HasField("due_time")
-                row.due_at = convert.from_ts(message.due_time) if has else None
+                row.due_at = convert.from_ts(message.due_time, "activity.due_time") if has else None
             elif path == "owner_id":
                 row.owner_id = message.owner_id or actor_id()
         row.updated_at = now
@@ -141,7 +145,7 @@ async def update_activity(deps: Deps, message: pb.Activity, mask: Sequence[str])
 async def complete(deps: Deps, activity_id: str, when: datetime | None) -> ActivityRow:
     now = deps.now()
     async with deps.db.transaction() as session:
-        row = await Activities(session).get(activity_id)
+        row = await Activities(session).get(activity_id, lock=True)
         _require_live(row)
         if row.completed_at is not None and when is None:
             return row  # already done: nothing to do, nothing published
@@ -160,7 +164,7 @@ async def complete(deps: Deps, activity_id: str, when: datetime | None) -> Activ
 async def delete(deps: Deps, activity_id: str) -> ActivityRow:
     now = deps.now()
     async with deps.db.transaction() as session:
-        row = await Activities(session).get(activity_id)
+        row = await Activities(session).get(activity_id, lock=True)
         if row.archived:
             return row
         row.archived = True

@@ -38,7 +38,11 @@ def check_company(
     found: list[FieldViolation] = []
     if "name" in paths:
         found += check_text(message.name, "company.name", NAME_MAX, required=True)
-    if "domain" in paths and message.domain and not _DOMAIN.match(message.domain.strip().lower()):
+    if (
+        "domain" in paths
+        and message.domain
+        and not _DOMAIN.fullmatch(message.domain.strip().lower())
+    ):
         found.append(FieldViolation("company.domain", "a domain such as example.com"))
     if "phone" in paths:
         found += check_phone(message.phone, "company.phone")
@@ -49,6 +53,14 @@ def check_company(
     if "tags" in paths:
         found += check_tags(message.tags, "company.tags")
     return found
+
+
+NAME_KEY_MAX = 200  # the column; folding can lengthen a name ("ß" becomes "ss")
+
+
+def name_key(name: str) -> str:
+    """What two company names are compared by (lead conversion reuses a company)."""
+    return fold(name.strip())[:NAME_KEY_MAX]
 
 
 def named(name: str, now: datetime, **fields: Any) -> CompanyRow:
@@ -65,7 +77,7 @@ def named(name: str, now: datetime, **fields: Any) -> CompanyRow:
     row = CompanyRow(
         id=new_id(),
         name=name.strip(),
-        name_key=fold(name.strip()),
+        name_key=name_key(name),
         archived=False,
         created_at=now,
         updated_at=now,
@@ -109,7 +121,7 @@ async def update_company(deps: Deps, message: pb.Company, mask: Sequence[str]) -
     paths = changed_paths(message, mask, COMPANY_FIELDS, "company.")
     now = deps.now()
     async with deps.db.transaction() as session:
-        row = await Companies(session).get(message.id)
+        row = await Companies(session).get(message.id, lock=True)
         problems = Violations(check_company(message, [p.split(".")[0] for p in paths]))
         custom_given = [p for p in paths if p.startswith("custom_fields")]
         custom = row.custom
@@ -122,7 +134,7 @@ async def update_company(deps: Deps, message: pb.Company, mask: Sequence[str]) -
         problems.raise_if_any()
         for path in paths:
             if path == "name":
-                row.name, row.name_key = message.name.strip(), fold(message.name.strip())
+                row.name, row.name_key = message.name.strip(), name_key(message.name)
                 row.search_text = search_words(row.name)
             elif path == "domain":
                 row.domain = message.domain.strip().lower()
@@ -149,7 +161,7 @@ async def update_company(deps: Deps, message: pb.Company, mask: Sequence[str]) -
 async def set_archived(deps: Deps, company_id: str, archived: bool) -> CompanyRow:
     now = deps.now()
     async with deps.db.transaction() as session:
-        row = await Companies(session).get(company_id)
+        row = await Companies(session).get(company_id, lock=True)
         if row.archived == archived:
             return row
         row.archived = archived

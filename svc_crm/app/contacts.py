@@ -31,6 +31,7 @@ from svc_crm.domain.people import (
     Person,
     check_person,
     check_tags,
+    check_text,
     clean_tags,
     email_key,
     email_words,
@@ -78,8 +79,7 @@ def check_contact(message: pb.Contact, prefix: str = "contact.") -> list[FieldVi
     )
     found = check_person(person, prefix)
     found += check_tags(message.tags, f"{prefix}tags")
-    if len(message.owner_id) > OWNER_MAX:
-        found.append(FieldViolation(f"{prefix}owner_id", f"at most {OWNER_MAX} characters"))
+    found += check_text(message.owner_id, f"{prefix}owner_id", OWNER_MAX)
     return found
 
 
@@ -158,9 +158,10 @@ async def create_in(
     )
     problems.extend(found)
     problems.raise_if_any()
+    repo = Contacts(session)
+    await repo.lock_for_creates()
     if not allow_duplicate:
         await refuse_duplicate(session, message.email, message.phone)
-    repo = Contacts(session)
     live = await repo.live_count()
     ensure_within_limit("contacts", live + 1)
     row = repo.add(new_row(message, custom, now, source))
@@ -185,7 +186,7 @@ async def update_contact(
     paths = changed_paths(message, mask, CONTACT_FIELDS, "contact.")
     now = deps.now()
     async with deps.db.transaction() as session:
-        row = await Contacts(session).get(message.id)
+        row = await Contacts(session).get(message.id, lock=True)
         if row.merged_into_id:
             raise FailedPrecondition(
                 f"contact was merged into {row.merged_into_id}; change that one",
@@ -255,7 +256,7 @@ async def set_archived(deps: Deps, contact_id: str, archived: bool) -> ContactRo
     now = deps.now()
     async with deps.db.transaction() as session:
         repo = Contacts(session)
-        row = await repo.get(contact_id)
+        row = await repo.get(contact_id, lock=True)
         if row.archived == archived:
             return row  # already so: nothing to do, nothing published
         if row.merged_into_id and not archived:
@@ -264,6 +265,8 @@ async def set_archived(deps: Deps, contact_id: str, archived: bool) -> ContactRo
                 reason="CONTACT_MERGED",
                 metadata={"merged_into_id": row.merged_into_id},
             )
+        if not archived:
+            await repo.lock_for_creates()
         live = await repo.live_count()
         if not archived:
             ensure_within_limit("contacts", live + 1)
@@ -294,8 +297,10 @@ async def merge(
         raise InvalidArgument.one("merged_id", "must differ from survivor_id")
     now = deps.now()
     repo = Contacts(session)
-    survivor = await repo.get(survivor_id)
-    merged = await repo.get(merged_id)
+    # Both locked, always in id order: two merges of the same pair cannot deadlock.
+    first, second = sorted((survivor_id, merged_id))
+    locked = {first: await repo.get(first, lock=True), second: await repo.get(second, lock=True)}
+    survivor, merged = locked[survivor_id], locked[merged_id]
     for row in (survivor, merged):
         if row.merged_into_id:
             raise FailedPrecondition(
@@ -303,6 +308,12 @@ async def merge(
                 reason="CONTACT_MERGED",
                 metadata={"contact_id": row.id, "merged_into_id": row.merged_into_id},
             )
+    if survivor.archived:
+        raise FailedPrecondition(
+            f"contact {survivor.id} is archived; restore it before merging into it",
+            reason="CONTACT_ARCHIVED",
+            metadata={"contact_id": survivor.id},
+        )
     for name in MERGED_FIELDS:
         if not getattr(survivor, name) and getattr(merged, name):
             setattr(survivor, name, getattr(merged, name))

@@ -171,8 +171,10 @@ async def _hand_over(
 
 
 async def _start(deps: Deps, first: pb.ImportContactsRequest) -> _Run:
-    if not IMPORT_ID.match(first.import_id):
+    if not IMPORT_ID.fullmatch(first.import_id):
         raise InvalidArgument.one("import_id", "1 to 100 letters, digits or _.:-")
+    if first.on_duplicate not in DUPLICATE_MODE:
+        raise InvalidArgument.one("on_duplicate", "SKIP, UPDATE or CREATE")
     now = deps.now()
     try:
         async with deps.db.transaction() as session:
@@ -185,8 +187,11 @@ async def _start(deps: Deps, first: pb.ImportContactsRequest) -> _Run:
             definitions = await custom_fields.definitions(session, RecordType.CONTACT)
             last = found.last_committed_row or 0
     except IntegrityError:  # the same import started twice at once: the other one wins
-        raise InvalidArgument.one("import_id", "this import is being started elsewhere") from None
-    return _Run(first.import_id, DUPLICATE_MODE.get(first.on_duplicate, "skip"), definitions, last)
+        raise Aborted(
+            "this import is being started by another call at the same moment; retry",
+            reason="IMPORT_STARTING",
+        ) from None
+    return _Run(first.import_id, DUPLICATE_MODE[first.on_duplicate], definitions, last)
 
 
 @dataclass
@@ -233,6 +238,7 @@ async def _write_batch(
             # repeated statements) can do the same. Both only for this transaction.
             await session.execute(text("SET LOCAL random_page_cost = 1.1"))
             await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        await Contacts(session).lock_for_creates()
         progress = await _progress(session, state)
         known_companies = await _companies(session, checked)
         repo = Contacts(session)

@@ -23,7 +23,7 @@ from svc_crm.app.common import Deps, actor_id, remember_change
 from svc_crm.app.masks import as_updated, changed_paths
 from svc_crm.domain.deals import NAME_MAX as DEAL_NAME_MAX
 from svc_crm.domain.leads import MESSAGE_MAX, REASON_MAX, SOURCE_MAX, LeadState, require_can
-from svc_crm.domain.people import Person, check_person, check_text, fold, full_name
+from svc_crm.domain.people import Person, check_person, check_text, full_name
 from svc_crm.domain.records import RecordType
 from svc_crm.store import (
     Companies,
@@ -131,7 +131,7 @@ async def update_lead(deps: Deps, message: pb.Lead, mask: Sequence[str]) -> Lead
     paths = changed_paths(message, mask, LEAD_FIELDS, "lead.")
     now = deps.now()
     async with deps.db.transaction() as session:
-        row = await Leads(session).get(message.id)
+        row = await Leads(session).get(message.id, lock=True)
         require_can(LeadState(row.status), "updated")
         names = ("first_name", "last_name")  # one of them is required
         problems = Violations(check_lead(as_updated(row, message, paths, names)))
@@ -194,7 +194,7 @@ async def list_leads(
 async def qualify(deps: Deps, lead_id: str) -> LeadRow:
     now = deps.now()
     async with deps.db.transaction() as session:
-        row = await Leads(session).get(lead_id)
+        row = await Leads(session).get(lead_id, lock=True)
         require_can(LeadState(row.status), "qualified")
         row.status = LeadState.QUALIFIED.value
         row.disqualify_reason = ""
@@ -215,7 +215,7 @@ async def disqualify(deps: Deps, lead_id: str, reason: str) -> LeadRow:
         raise InvalidArgument(problems)
     now = deps.now()
     async with deps.db.transaction() as session:
-        row = await Leads(session).get(lead_id)
+        row = await Leads(session).get(lead_id, lock=True)
         require_can(LeadState(row.status), "disqualified")
         row.status = LeadState.DISQUALIFIED.value
         row.disqualify_reason = reason
@@ -246,7 +246,7 @@ async def convert_lead(
     """Contact, company (given, reused or made) and optionally an opportunity, all in
     the caller's transaction: any failure rolls every part back."""
     now = deps.now()
-    lead = await Leads(session).get(request.id)
+    lead = await Leads(session).get(request.id, lock=True)
     require_can(LeadState(lead.status), "converted")
     problems = Violations()
     if request.create_opportunity and not request.HasField("amount"):
@@ -340,7 +340,7 @@ async def _company_for(session: AsyncSession, lead: LeadRow, now: datetime) -> C
     if not name:
         return None
     repo = Companies(session)
-    existing = await repo.by_name(fold(name))
+    existing = await repo.by_name(companies.name_key(name))
     if existing is not None:
         return existing
     row = companies.named(name, now)

@@ -25,6 +25,7 @@ from svc_crm.domain.deals import (
     check_close_date,
     require_open,
 )
+from svc_crm.domain.people import check_text
 from svc_crm.domain.records import RecordType
 from svc_crm.store import (
     Companies,
@@ -48,15 +49,11 @@ OWNER_MAX = 64
 
 
 def _check_name(name: str, field: str) -> list[FieldViolation]:
-    if not name.strip() or len(name.strip()) > NAME_MAX:
-        return [FieldViolation(field, f"1 to {NAME_MAX} characters")]
-    return []
+    return check_text(name.strip(), field, NAME_MAX, required=True)
 
 
 def _check_owner(owner_id: str, field: str) -> list[FieldViolation]:
-    if len(owner_id) > OWNER_MAX:
-        return [FieldViolation(field, f"at most {OWNER_MAX} characters")]
-    return []
+    return check_text(owner_id, field, OWNER_MAX)
 
 
 async def _check_links(
@@ -173,7 +170,7 @@ async def update_opportunity(
     now = deps.now()
     prefix = "opportunity."
     async with deps.db.transaction() as session:
-        row = await Opportunities(session).get(message.id)
+        row = await Opportunities(session).get(message.id, lock=True)
         require_open(DealStatus(row.status), "changed")
         problems = Violations()
         if "name" in paths:
@@ -238,7 +235,7 @@ async def move(deps: Deps, opportunity_id: str, stage_id: str) -> OpportunityRow
     """To another stage of its pipeline; moving to its current stage changes nothing."""
     now = deps.now()
     async with deps.db.transaction() as session:
-        row = await Opportunities(session).get(opportunity_id)
+        row = await Opportunities(session).get(opportunity_id, lock=True)
         require_open(DealStatus(row.status), "moved")
         target = await pipelines.stage_of(session, row.pipeline_id, stage_id, "stage_id")
         if target.id == row.stage_id:
@@ -287,7 +284,7 @@ async def win(deps: Deps, opportunity_id: str, amount: money_pb2.Money | None) -
         if problems:
             raise InvalidArgument(problems)
     async with deps.db.transaction() as session:
-        row = await Opportunities(session).get(opportunity_id)
+        row = await Opportunities(session).get(opportunity_id, lock=True)
         require_open(DealStatus(row.status), "won")
         if amount is not None:
             row.currency, row.amount_minor = amount.currency_code, amount.amount_minor
@@ -315,11 +312,12 @@ async def win(deps: Deps, opportunity_id: str, amount: money_pb2.Money | None) -
 
 async def lose(deps: Deps, opportunity_id: str, reason: str) -> OpportunityRow:
     reason = reason.strip()
-    if not reason or len(reason) > REASON_MAX:
-        raise InvalidArgument.one("reason", f"1 to {REASON_MAX} characters")
+    problems = check_text(reason, "reason", REASON_MAX, required=True)
+    if problems:
+        raise InvalidArgument(problems)
     now = deps.now()
     async with deps.db.transaction() as session:
-        row = await Opportunities(session).get(opportunity_id)
+        row = await Opportunities(session).get(opportunity_id, lock=True)
         require_open(DealStatus(row.status), "lost")
         row.status = DealStatus.LOST.value
         row.lost_reason = reason
@@ -336,7 +334,7 @@ async def archive(deps: Deps, opportunity_id: str) -> OpportunityRow:
     """Archived (open or closed); archiving twice changes nothing the second time."""
     now = deps.now()
     async with deps.db.transaction() as session:
-        row = await Opportunities(session).get(opportunity_id)
+        row = await Opportunities(session).get(opportunity_id, lock=True)
         if row.archived:
             return row
         row.archived = True

@@ -4,7 +4,7 @@ Archived opportunities count nowhere."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from google.type import date_pb2
 from sqlalchemy import func, select
@@ -69,13 +69,26 @@ async def pipeline_report(deps: Deps, pipeline_id: str) -> spb.GetPipelineReport
     return out
 
 
+EARLIEST, LATEST = date(1970, 1, 1), date(9998, 12, 31)
+
+
+def _day(value: date_pb2.Date, field: str) -> date | None:
+    """A report's date: a calendar date in 1970..9998 (later ones overflow the window
+    arithmetic), or None when unset."""
+    day = convert.from_day(value, field)
+    if day is not None and not EARLIEST <= day <= LATEST:
+        raise InvalidArgument.one(field, f"a date from {EARLIEST} to {LATEST}")
+    return day
+
+
 async def forecast_report(
     deps: Deps, start_date: date_pb2.Date, end_date: date_pb2.Date, owner_id: str
 ) -> spb.GetForecastReportResponse:
     """Open deals expected to close from start to end (both included) per month and
     currency, weighted by each deal's stage probability."""
-    start = convert.from_day(start_date, "start_date") or deps.now().date()
-    end = convert.from_day(end_date, "end_date") or add_months(start, FORECAST_MONTHS)
+    # By default the current month and the eleven after it, whole months.
+    start = _day(start_date, "start_date") or deps.now().date().replace(day=1)
+    end = _day(end_date, "end_date") or add_months(start, FORECAST_MONTHS) - timedelta(days=1)
     if end < start:
         raise InvalidArgument.one("end_date", "must not be before start_date")
     s = StageRow
@@ -136,7 +149,7 @@ async def win_rate_report(
     days = []
     for value, field in ((start_date, "start_date"), (end_date, "end_date")):
         try:
-            day = convert.from_day(value, field)
+            day = _day(value, field)
         except InvalidArgument as bad:
             problems.extend(bad.violations)
             continue

@@ -48,7 +48,7 @@ def check_definition(
     d: Definition, taken: Sequence[str], prefix: str = "field"
 ) -> list[FieldViolation]:
     found: list[FieldViolation] = []
-    if not KEY.match(d.key):
+    if not KEY.fullmatch(d.key):
         found.append(
             FieldViolation(f"{prefix}.key", "lower-case letters, digits and _, from a letter, ≤ 40")
         )

@@ -60,7 +60,7 @@ def check_phone(phone: str, field: str) -> list[FieldViolation]:
         return []
     if len(phone) > PHONE_MAX:
         return [FieldViolation(field, f"at most {PHONE_MAX} characters")]
-    if not _PHONE_CHARS.match(phone.strip()):
+    if not _PHONE_CHARS.fullmatch(phone.strip()):
         return [FieldViolation(field, "digits, spaces, ( ) . - and a leading + only")]
     digits = len(phone_key(phone).lstrip("+"))
     if not PHONE_DIGITS_MIN <= digits <= PHONE_DIGITS_MAX:
@@ -91,7 +91,7 @@ def check_tags(tags: Iterable[str], field: str = "tags") -> list[FieldViolation]
         found.append(FieldViolation(field, f"at most {TAGS_MAX} tags"))
     for i, tag in enumerate(tags):
         tag = tag.strip()  # as clean_tags keeps it
-        if not tag or len(tag) > TAG_MAX or not _TAG.match(tag):
+        if not tag or len(tag) > TAG_MAX or not _TAG.fullmatch(tag):
             found.append(
                 FieldViolation(f"{field}[{i}]", f"1 to {TAG_MAX} letters, digits, spaces or .:/-_")
             )

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mesh.errors import FieldViolation
+from svc_crm.domain.people import check_text
 
 NAME_MAX = 100
 STAGES_MAX = 30
@@ -33,16 +34,16 @@ def check_pipeline(
     name: str, stages: Sequence[StageSpec], prefix: str = ""
 ) -> list[FieldViolation]:
     found: list[FieldViolation] = []
-    if not name.strip() or len(name) > NAME_MAX:
-        found.append(FieldViolation(f"{prefix}name", f"1 to {NAME_MAX} characters"))
+    found += check_text(name.strip(), f"{prefix}name", NAME_MAX, required=True)
     if not 1 <= len(stages) <= STAGES_MAX:
         found.append(FieldViolation(f"{prefix}stages", f"1 to {STAGES_MAX} stages"))
     seen: set[str] = set()
     for i, stage in enumerate(stages):
         at = f"{prefix}stages[{i}]"
         folded = stage.name.strip().casefold()
-        if not folded or len(stage.name) > NAME_MAX:
-            found.append(FieldViolation(f"{at}.name", f"1 to {NAME_MAX} characters"))
+        bad_name = check_text(stage.name.strip(), f"{at}.name", NAME_MAX, required=True)
+        if bad_name:
+            found += bad_name
         elif folded in seen:
             found.append(FieldViolation(f"{at}.name", f'"{stage.name}" appears twice'))
         seen.add(folded)

@@ -28,6 +28,7 @@ from jetstream_probe import read_event  # type: ignore[import-not-found]
 from erp.common.v1 import money_pb2
 from erp.crm.v1 import crm_pb2
 from erp.crm.v1 import crm_service_pb2 as pb
+from svc_crm.domain.forecast import add_months
 
 DEFAULT_STAGES = [
     ("Prospecting", 10),
@@ -552,14 +553,25 @@ async def test_forecast_by_month(auth: Auth, crm: Crm) -> None:
         ("2031-02", 1, eur(500), eur(250))
     ]
 
-    # without a window: from today for twelve months
-    today = crm.clock().date()
-    await deal(today, "Commit", eur(10))
-    await deal(today + timedelta(days=400), "Commit", eur(10))
+    # without a window: this month and the eleven after it, whole months
+    first = crm.clock().date().replace(day=1)
+    last = add_months(first, 12) - timedelta(days=1)
+    await deal(first, "Commit", eur(10))
+    await deal(last, "Commit", eur(20))
+    await deal(last + timedelta(days=1), "Commit", eur(40))  # the thirteenth month
+    await deal(first - timedelta(days=1), "Commit", eur(80))  # last month
     default = await crm.stub.GetForecastReport(pb.GetForecastReportRequest(), metadata=tenant.token)
     assert [(m.month, m.count, m.value) for m in default.months] == [
-        (f"{today.year:04d}-{today.month:02d}", 1, eur(10))
+        (f"{first.year:04d}-{first.month:02d}", 1, eur(10)),
+        (f"{last.year:04d}-{last.month:02d}", 1, eur(20)),
     ]
+    error = await fails(
+        crm.stub.GetForecastReport(
+            pb.GetForecastReportRequest(start_date=day(date(9999, 6, 1))), metadata=tenant.token
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    )
+    assert bad_fields(error) == {"start_date"}
 
     error = await fails(
         crm.stub.GetForecastReport(

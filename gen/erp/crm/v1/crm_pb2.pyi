@@ -243,7 +243,9 @@ class CustomFieldDefinition(_message.Message):
     required: _builtins.bool
     """Every new record must have a value."""
     archived: _builtins.bool
-    """Archived definitions are neither shown nor validated; values are kept."""
+    """Archived definitions are no longer validated or required, and cannot be set;
+    the values records already have are kept (and still returned).
+    """
     @_builtins.property
     def choices(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Allowed values of a CHOICE field."""
