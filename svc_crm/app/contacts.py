@@ -69,8 +69,10 @@ def search_text(row: ContactRow) -> str:
     return search_text_of(row.first_name, row.last_name, row.email, row.phone)
 
 
-def search_text_of(first_name: str, last_name: str, email: str, phone: str) -> str:
-    return search_words(first_name, last_name, email_words(email), phone_words(phone))
+def search_text_of(
+    first_name: str, last_name: str, email: str, phone: str, phone_key_: str | None = None
+) -> str:
+    return search_words(first_name, last_name, email_words(email), phone_words(phone, phone_key_))
 
 
 def check_contact(message: pb.Contact, prefix: str = "contact.") -> list[FieldViolation]:

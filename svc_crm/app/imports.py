@@ -406,7 +406,7 @@ def _values(c: _Checked, now: datetime) -> dict[str, Any]:
         "updated_at": now,
     }
     values["search_text"] = contacts.search_text_of(
-        values["first_name"], values["last_name"], values["email"], values["phone"]
+        values["first_name"], values["last_name"], values["email"], values["phone"], c.phone
     )
     return values
 

@@ -85,6 +85,8 @@ def check_text(
 
 
 def check_tags(tags: Iterable[str], field: str = "tags") -> list[FieldViolation]:
+    if not tags:
+        return []
     found: list[FieldViolation] = []
     tags = list(tags)
     if len(tags) > TAGS_MAX:
@@ -100,6 +102,8 @@ def check_tags(tags: Iterable[str], field: str = "tags") -> list[FieldViolation]
 
 def clean_tags(tags: Iterable[str]) -> list[str]:
     """Trimmed, lower-cased, each once, in the order given."""
+    if not tags:  # most records: skip building the generator (imports run this per row)
+        return []
     return list(dict.fromkeys(t.strip().lower() for t in tags if t.strip()))
 
 
@@ -172,8 +176,9 @@ def email_words(email: str) -> str:
     return f"{key} {key.partition('@')[2]}"
 
 
-def phone_words(phone: str) -> str:
-    key = phone_key(phone).lstrip("+")
+def phone_words(phone: str, key: str | None = None) -> str:
+    """`key`: the phone's key when the caller has it already."""
+    key = (phone_key(phone) if key is None else key).lstrip("+")
     if not key:
         return ""
     groups = [g for g in _NON_DIGITS.split(phone) if g]

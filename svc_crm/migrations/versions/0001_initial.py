@@ -96,7 +96,6 @@ def upgrade() -> None:
         batch_op.create_index('ix_crm_contacts_email_key', ['tenant_id', 'email_key'], unique=False)
         batch_op.create_index('ix_crm_contacts_owner', ['tenant_id', 'owner_id'], unique=False)
         batch_op.create_index('ix_crm_contacts_phone_key', ['tenant_id', 'phone_key'], unique=False)
-        batch_op.create_index(batch_op.f('ix_crm_contacts_tenant_id'), ['tenant_id'], unique=False)
 
     op.create_table('crm_custom_fields',
     sa.Column('id', sa.String(length=36), nullable=False),
@@ -128,7 +127,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('crm_history', schema=None) as batch_op:
         batch_op.create_index('ix_crm_history_record', ['tenant_id', 'record_kind', 'record_id', 'at'], unique=False)
-        batch_op.create_index(batch_op.f('ix_crm_history_tenant_id'), ['tenant_id'], unique=False)
 
     op.create_table('crm_imports',
     sa.Column('tenant_id', sa.String(length=36), nullable=False),
@@ -311,7 +309,6 @@ def downgrade() -> None:
     op.drop_table('crm_leads')
     op.drop_table('crm_imports')
     with op.batch_alter_table('crm_history', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_crm_history_tenant_id'))
         batch_op.drop_index('ix_crm_history_record')
 
     op.drop_table('crm_history')
@@ -320,7 +317,6 @@ def downgrade() -> None:
 
     op.drop_table('crm_custom_fields')
     with op.batch_alter_table('crm_contacts', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_crm_contacts_tenant_id'))
         batch_op.drop_index('ix_crm_contacts_phone_key')
         batch_op.drop_index('ix_crm_contacts_owner')
         batch_op.drop_index('ix_crm_contacts_email_key')
