@@ -19,6 +19,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy.types import TypeDecorator
 
 from mesh.errors import InvalidArgument
 from mesh.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
@@ -107,4 +108,29 @@ def keyset(
         raise InvalidArgument.one(
             token_field, "this token belongs to a list with another filter or order"
         )
+    # Tokens are not signed: a hand-made one must still hold values of the keys' types.
+    if not all(_conforms(value, key) for value, key in zip(after, keys, strict=True)):
+        raise InvalidArgument.one(token_field, "not a page token from this API")
     return Keyset(keys, size, after, digest)
+
+
+INT64 = 2**63
+
+
+def _conforms(value: Any, key: SortKey) -> bool:
+    column_type = getattr(key.expr, "type", None)
+    if isinstance(column_type, TypeDecorator):  # e.g. mesh.db.UtcDateTime: its impl's type
+        column_type = column_type.impl_instance
+    try:
+        expected = column_type.python_type  # type: ignore[union-attr]
+    except (AttributeError, NotImplementedError):
+        return True  # a type without a Python counterpart: the database judges it
+    if expected is datetime:
+        return isinstance(value, datetime) and value.tzinfo is not None
+    if expected is date:
+        return isinstance(value, date) and not isinstance(value, datetime)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool) and -INT64 <= value < INT64
+    if expected is str:
+        return isinstance(value, str) and value.isprintable()
+    return isinstance(value, expected)

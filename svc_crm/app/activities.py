@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, or_, select
@@ -230,7 +230,11 @@ def decode_cursor(token: str, kind: RecordType, record_id: str) -> Cursor | None
         raise InvalidArgument.one("page_token", "not a page token from this API") from None
     if bound != _binding(kind, record_id) or not isinstance(last, str) or at.tzinfo is None:
         raise InvalidArgument.one("page_token", "this token belongs to another record's timeline")
-    return Cursor(at, last)
+    # Normalised to UTC: SQLite compares stored times as text, so an offset kept here
+    # would misplace the page; a NUL in the id would make PostgreSQL refuse the query.
+    if not last.isprintable():
+        raise InvalidArgument.one("page_token", "not a page token from this API")
+    return Cursor(at.astimezone(UTC), last)
 
 
 def page_size_of(page_size: int) -> int:

@@ -132,3 +132,37 @@ async def test_racing_wins_publish_one(auth: Auth, crm: Crm) -> None:
     assert len(won) == 1 and len(refused) == 19
     assert all(e.code() == grpc.StatusCode.FAILED_PRECONDITION for e in refused)
     assert {reason(e) for e in refused} == {"OPPORTUNITY_CLOSED"}
+
+
+async def test_a_hand_made_page_token_is_refused(auth: Auth, crm: Crm) -> None:
+    """Tokens are plain JSON: one edited to hold values of the wrong type (or a time
+    without a zone) is a 400 on page_token, not a database error."""
+    import base64
+    import json
+
+    tenant = await new_tenant(auth)
+    for _ in range(2):
+        await contact(crm, tenant)
+    first = await crm.stub.ListContacts(pb.ListContactsRequest(page_size=1), metadata=tenant.token)
+    decoded = json.loads(base64.urlsafe_b64decode(first.next_page_token))
+    for keys in (
+        ["not a time", "x"],
+        [{"t": "2026-01-01T00:00:00"}, "x"],
+        [{"t": "2026-01-01T00:00:00+00:00"}, 2**70],
+    ):
+        forged = base64.urlsafe_b64encode(
+            json.dumps({"q": decoded["q"], "k": keys}).encode()
+        ).decode()
+        error = await fails(
+            crm.stub.ListContacts(
+                pb.ListContactsRequest(page_size=1, page_token=forged), metadata=tenant.token
+            ),
+            INVALID,
+        )
+        assert bad_fields(error) == {"page_token"}
+    # The genuine token still pages on.
+    second = await crm.stub.ListContacts(
+        pb.ListContactsRequest(page_size=1, page_token=first.next_page_token),
+        metadata=tenant.token,
+    )
+    assert len(second.contacts) == 1 and second.contacts[0].id != first.contacts[0].id
