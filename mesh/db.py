@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -176,8 +177,6 @@ async def bulk_insert(session: AsyncSession, table: Table, rows: Sequence[dict[s
     if connection.dialect.name != "postgresql" or len(rows) < COPY_MIN_ROWS:
         await session.execute(insert(table), list(rows))
         return
-    from psycopg.types.json import Json
-
     names = list(rows[0])
     json_columns = {n for n in names if isinstance(table.c[n].type, JSON)}
     raw = await connection.get_raw_connection()
@@ -186,7 +185,17 @@ async def bulk_insert(session: AsyncSession, table: Table, rows: Sequence[dict[s
     async with driver.cursor() as cursor:
         async with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
             for row in rows:
-                await copy.write_row([Json(row[n]) if n in json_columns else row[n] for n in names])
+                await copy.write_row(
+                    [_json_text(row[n]) if n in json_columns else row[n] for n in names]
+                )
+
+
+def _json_text(value: Any) -> str:
+    """A JSON column's value as COPY text (the server parses it); the empty list and
+    object, most rows' tags and custom fields, without a json.dumps each."""
+    if value == [] or value == {}:
+        return "[]" if value == [] else "{}"
+    return json.dumps(value, separators=(",", ":"))
 
 
 def _sqlite_reader(url: str) -> Engine:
