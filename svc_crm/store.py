@@ -194,7 +194,7 @@ class OpportunityRow(TenantOwned, Stamped, Base):
 class ActivityRow(TenantOwned, Stamped, Base):
     __tablename__ = "crm_activities"
     __table_args__ = (
-        Index("ix_crm_activities_record", "tenant_id", "record_kind", "record_id", "created_at"),
+        Index("ix_crm_activities_record", "tenant_id", "record_kind", "record_id", "timeline_at"),
         Index("ix_crm_activities_created", "tenant_id", "created_at", "id"),
     )
     id: Mapped[str] = mapped_column(ID, primary_key=True)

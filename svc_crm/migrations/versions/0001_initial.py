@@ -43,7 +43,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('crm_activities', schema=None) as batch_op:
         batch_op.create_index('ix_crm_activities_created', ['tenant_id', 'created_at', 'id'], unique=False)
-        batch_op.create_index('ix_crm_activities_record', ['tenant_id', 'record_kind', 'record_id', 'created_at'], unique=False)
+        batch_op.create_index('ix_crm_activities_record', ['tenant_id', 'record_kind', 'record_id', 'timeline_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_crm_activities_tenant_id'), ['tenant_id'], unique=False)
 
     op.create_table('crm_companies',
