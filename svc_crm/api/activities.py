@@ -7,7 +7,7 @@ from erp.crm.v1 import crm_pb2
 from erp.crm.v1 import crm_service_pb2 as pb
 from svc_crm import convert
 from svc_crm.api.base import ApiBase, Ctx, required
-from svc_crm.app import activities
+from svc_crm.app import activities, listing
 from svc_crm.app.common import replayable
 
 
@@ -60,8 +60,8 @@ class ActivitiesApi(ApiBase):
     async def ListActivities(  # noqa: N802
         self, request: pb.ListActivitiesRequest, context: Ctx
     ) -> pb.ListActivitiesResponse:
-        rows, token = await activities.list_activities(
-            self.deps, request.filter, request.order_by, request.page_size, request.page_token
+        rows, token = await listing.run(
+            self.deps.db, listing.ACTIVITIES, listing.request_of(request)
         )
         return pb.ListActivitiesResponse(
             activities=[convert.activity(r) for r in rows], next_page_token=token

@@ -6,7 +6,7 @@ from erp.crm.v1 import crm_pb2
 from erp.crm.v1 import crm_service_pb2 as pb
 from svc_crm import convert
 from svc_crm.api.base import ApiBase, Ctx, required
-from svc_crm.app import companies
+from svc_crm.app import companies, listing
 from svc_crm.app.common import replayable
 
 
@@ -51,13 +51,8 @@ class CompaniesApi(ApiBase):
     async def ListCompanies(  # noqa: N802
         self, request: pb.ListCompaniesRequest, context: Ctx
     ) -> pb.ListCompaniesResponse:
-        rows, token = await companies.list_companies(
-            self.deps,
-            request.filter,
-            request.order_by,
-            request.page_size,
-            request.page_token,
-            request.show_archived,
+        rows, token = await listing.run(
+            self.deps.db, listing.COMPANIES, listing.request_of(request)
         )
         return pb.ListCompaniesResponse(
             companies=[convert.company(r) for r in rows], next_page_token=token

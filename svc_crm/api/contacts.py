@@ -7,7 +7,7 @@ from erp.crm.v1 import crm_pb2
 from erp.crm.v1 import crm_service_pb2 as pb
 from svc_crm import convert
 from svc_crm.api.base import ApiBase, Ctx, required
-from svc_crm.app import contacts, custom_fields, imports
+from svc_crm.app import contacts, custom_fields, imports, listing
 from svc_crm.app.common import replayable
 
 
@@ -82,14 +82,7 @@ class ContactsApi(ApiBase):
     async def ListContacts(  # noqa: N802
         self, request: pb.ListContactsRequest, context: Ctx
     ) -> pb.ListContactsResponse:
-        rows, token = await contacts.list_contacts(
-            self.deps,
-            request.filter,
-            request.order_by,
-            request.page_size,
-            request.page_token,
-            request.show_archived,
-        )
+        rows, token = await listing.run(self.deps.db, listing.CONTACTS, listing.request_of(request))
         return pb.ListContactsResponse(
             contacts=[convert.contact(r) for r in rows], next_page_token=token
         )

@@ -7,7 +7,7 @@ from erp.crm.v1 import crm_pb2
 from erp.crm.v1 import crm_service_pb2 as pb
 from svc_crm import convert
 from svc_crm.api.base import ApiBase, Ctx, required
-from svc_crm.app import opportunities, pipelines, reports
+from svc_crm.app import listing, opportunities, pipelines, reports
 from svc_crm.app.common import replayable
 
 
@@ -77,13 +77,8 @@ class DealsApi(ApiBase):
     async def ListOpportunities(  # noqa: N802
         self, request: pb.ListOpportunitiesRequest, context: Ctx
     ) -> pb.ListOpportunitiesResponse:
-        rows, token = await opportunities.list_opportunities(
-            self.deps,
-            request.filter,
-            request.order_by,
-            request.page_size,
-            request.page_token,
-            request.show_archived,
+        rows, token = await listing.run(
+            self.deps.db, listing.OPPORTUNITIES, listing.request_of(request)
         )
         return pb.ListOpportunitiesResponse(
             opportunities=[convert.opportunity(r) for r in rows], next_page_token=token

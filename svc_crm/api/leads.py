@@ -7,7 +7,7 @@ from erp.crm.v1 import crm_pb2
 from erp.crm.v1 import crm_service_pb2 as pb
 from svc_crm import convert
 from svc_crm.api.base import ApiBase, Ctx, required
-from svc_crm.app import leads, web_forms
+from svc_crm.app import leads, listing, web_forms
 from svc_crm.app.common import replayable
 
 
@@ -40,9 +40,7 @@ class LeadsApi(ApiBase):
     async def ListLeads(  # noqa: N802
         self, request: pb.ListLeadsRequest, context: Ctx
     ) -> pb.ListLeadsResponse:
-        rows, token = await leads.list_leads(
-            self.deps, request.filter, request.order_by, request.page_size, request.page_token
-        )
+        rows, token = await listing.run(self.deps.db, listing.LEADS, listing.request_of(request))
         return pb.ListLeadsResponse(leads=[convert.lead(r) for r in rows], next_page_token=token)
 
     async def QualifyLead(  # noqa: N802

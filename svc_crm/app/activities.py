@@ -25,7 +25,6 @@ from mesh.errors import FailedPrecondition, FieldViolation, InvalidArgument, Vio
 from mesh.ids import new_id
 from mesh.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from svc_crm import convert, events
-from svc_crm.app import listing
 from svc_crm.app.common import Deps, actor_id
 from svc_crm.app.masks import changed_paths
 from svc_crm.domain.activities import check_activity
@@ -171,20 +170,6 @@ async def delete(deps: Deps, activity_id: str) -> ActivityRow:
         row.updated_at = now
         await events.publish(session, pb.ActivityArchived(activity=convert.activity(row)), row.id)
         return row
-
-
-async def list_activities(
-    deps: Deps, filter_text: str, order_by: str, page_size: int, page_token: str
-) -> tuple[list[ActivityRow], str]:
-    async with deps.db.sessions() as session:
-        return await listing.page(
-            session,
-            listing.ACTIVITIES,
-            filter_text=filter_text,
-            order_by=order_by,
-            page_size=page_size,
-            page_token=page_token,
-        )
 
 
 # ---- timeline ---------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from erp.crm.v1 import crm_pb2 as pb
 from mesh.errors import FieldViolation, Violations
 from mesh.ids import new_id
 from svc_crm import convert, events
-from svc_crm.app import custom_fields, listing
+from svc_crm.app import custom_fields
 from svc_crm.app.common import Deps, actor_id, remember_change
 from svc_crm.app.masks import changed_paths
 from svc_crm.domain.people import (
@@ -177,19 +177,3 @@ async def set_archived(deps: Deps, company_id: str, archived: bool) -> CompanyRo
         )
         await events.publish(session, payload, row.id)
         return row
-
-
-async def list_companies(
-    deps: Deps, filter_text: str, order_by: str, page_size: int, page_token: str, archived: bool
-) -> tuple[list[CompanyRow], str]:
-    hidden = {} if archived else {"archived": CompanyRow.archived.is_(False)}
-    async with deps.db.sessions() as session:
-        return await listing.page(
-            session,
-            listing.COMPANIES,
-            filter_text=filter_text,
-            order_by=order_by,
-            page_size=page_size,
-            page_token=page_token,
-            unless_named=hidden,
-        )

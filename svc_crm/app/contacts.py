@@ -24,7 +24,7 @@ from mesh.errors import (
 from mesh.ids import new_id
 from mesh.keyset import SortKey, keyset
 from svc_crm import convert, events
-from svc_crm.app import custom_fields, listing
+from svc_crm.app import custom_fields
 from svc_crm.app.common import Deps, actor_id, remember_change
 from svc_crm.app.masks import as_updated, changed_paths
 from svc_crm.domain.people import (
@@ -364,22 +364,6 @@ async def merge(
         await events.report_contacts(session, await repo.live_count(), now)
     counts = (int(moved_activities.rowcount or 0), int(moved_deals.rowcount or 0))  # type: ignore[attr-defined]
     return survivor, counts[0], counts[1]
-
-
-async def list_contacts(
-    deps: Deps, filter_text: str, order_by: str, page_size: int, page_token: str, archived: bool
-) -> tuple[list[ContactRow], str]:
-    hidden = {} if archived else {"archived": ContactRow.archived.is_(False)}
-    async with deps.db.sessions() as session:
-        return await listing.page(
-            session,
-            listing.CONTACTS,
-            filter_text=filter_text,
-            order_by=order_by,
-            page_size=page_size,
-            page_token=page_token,
-            unless_named=hidden,
-        )
 
 
 SEARCH_MAX_WORDS = 8

@@ -18,7 +18,7 @@ from erp.crm.v1 import crm_service_pb2 as spb
 from mesh.errors import FieldViolation, InvalidArgument, Violations
 from mesh.ids import new_id
 from svc_crm import convert, events
-from svc_crm.app import companies, contacts, custom_fields, listing, opportunities
+from svc_crm.app import companies, contacts, custom_fields, opportunities
 from svc_crm.app.common import Deps, actor_id, remember_change
 from svc_crm.app.masks import as_updated, changed_paths
 from svc_crm.domain.deals import NAME_MAX as DEAL_NAME_MAX
@@ -175,20 +175,6 @@ def _apply(row: LeadRow, message: pb.Lead, paths: Sequence[str], custom: dict[st
             setattr(row, path, getattr(message, path).strip())
     if not row.first_name and not row.last_name:
         raise InvalidArgument.one("lead.last_name", "a first or last name is required")
-
-
-async def list_leads(
-    deps: Deps, filter_text: str, order_by: str, page_size: int, page_token: str
-) -> tuple[list[LeadRow], str]:
-    async with deps.db.sessions() as session:
-        return await listing.page(
-            session,
-            listing.LEADS,
-            filter_text=filter_text,
-            order_by=order_by,
-            page_size=page_size,
-            page_token=page_token,
-        )
 
 
 async def qualify(deps: Deps, lead_id: str) -> LeadRow:

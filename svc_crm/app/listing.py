@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mesh.context import current_tenant
+from mesh.db import Database
 from mesh.keyset import SortKey, keyset
 from svc_crm.domain.custom_fields import FieldType
 from svc_crm.domain.filters import (
@@ -61,6 +62,9 @@ class Listing:
     default_order: Sequence[tuple[str, bool]] = (("created", True),)
     custom_column: Any = None
     always: Sequence[ColumnElement[bool]] = field(default_factory=tuple)
+    # Records with this flag are left out unless asked for (show_archived, or a filter
+    # that names `archived`).
+    archived: Any = None
 
 
 def _spec(name: str, kind: FieldKind, values: tuple[str, ...] = ()) -> FieldSpec:
@@ -114,6 +118,7 @@ CONTACTS = Listing(
     },
     record=RecordType.CONTACT,
     custom_column=C.custom,
+    archived=C.archived,
 )
 
 CO = CompanyRow
@@ -152,6 +157,7 @@ COMPANIES = Listing(
     },
     record=RecordType.COMPANY,
     custom_column=CO.custom,
+    archived=CO.archived,
 )
 
 L = LeadRow
@@ -243,6 +249,7 @@ OPPORTUNITIES = Listing(
     },
     record=RecordType.OPPORTUNITY,
     custom_column=OP.custom,
+    archived=OP.archived,
 )
 
 A = ActivityRow
@@ -342,3 +349,43 @@ async def page(
     found = (await session.execute(stmt)).all()
     token = pages.next_token([tuple(r[1:]) for r in found])
     return [r[0] for r in found[: pages.size]], token
+
+
+@dataclass(frozen=True)
+class ListRequest:
+    """What every List RPC's request carries."""
+
+    filter: str
+    order_by: str
+    page_size: int
+    page_token: str
+    show_archived: bool = False
+
+
+def request_of(message: Any) -> ListRequest:
+    """The list fields of a ListXRequest message."""
+    return ListRequest(
+        message.filter,
+        message.order_by,
+        message.page_size,
+        message.page_token,
+        bool(getattr(message, "show_archived", False)),
+    )
+
+
+async def run(db: Database, listing: Listing, request: ListRequest) -> tuple[list[Any], str]:
+    """A List RPC's page: `page` in a read session, archived records hidden unless
+    asked for."""
+    hidden = {}
+    if listing.archived is not None and not request.show_archived:
+        hidden = {"archived": listing.archived.is_(False)}
+    async with db.sessions() as session:
+        return await page(
+            session,
+            listing,
+            filter_text=request.filter,
+            order_by=request.order_by,
+            page_size=request.page_size,
+            page_token=request.page_token,
+            unless_named=hidden,
+        )

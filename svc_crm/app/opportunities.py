@@ -14,7 +14,7 @@ from erp.crm.v1 import crm_pb2 as pb
 from mesh.errors import FieldViolation, InvalidArgument, Violations
 from mesh.ids import new_id
 from svc_crm import convert, events
-from svc_crm.app import custom_fields, listing, pipelines
+from svc_crm.app import custom_fields, pipelines
 from svc_crm.app.common import Deps, actor_id, remember_change
 from svc_crm.app.masks import changed_paths
 from svc_crm.domain.deals import (
@@ -344,19 +344,3 @@ async def archive(deps: Deps, opportunity_id: str) -> OpportunityRow:
             session, pb.OpportunityArchived(opportunity=convert.opportunity(row)), row.id
         )
         return row
-
-
-async def list_opportunities(
-    deps: Deps, filter_text: str, order_by: str, page_size: int, page_token: str, archived: bool
-) -> tuple[list[OpportunityRow], str]:
-    hidden = {} if archived else {"archived": OpportunityRow.archived.is_(False)}
-    async with deps.db.sessions() as session:
-        return await listing.page(
-            session,
-            listing.OPPORTUNITIES,
-            filter_text=filter_text,
-            order_by=order_by,
-            page_size=page_size,
-            page_token=page_token,
-            unless_named=hidden,
-        )
