@@ -7,12 +7,12 @@ there too.
 
 from __future__ import annotations
 
-from datetime import UTC
 from typing import Any, TypeAlias
 
 from erp.auth.v1 import auth_pb2, auth_service_pb2_grpc
 from erp.auth.v1 import auth_service_pb2 as pb
 from mesh import paging
+from mesh.timestamps import from_timestamp
 from svc_auth import convert
 from svc_auth.app import accounts, apikeys, recovery, roles, sessions, tenant, users
 from svc_auth.app.common import Deps, Replay
@@ -208,7 +208,9 @@ class AuthApi(auth_service_pb2_grpc.AuthServiceServicer):
         self, request: pb.CreateApiKeyRequest, context: Ctx
     ) -> pb.CreateApiKeyResponse:
         expire = (
-            request.expire_time.ToDatetime(tzinfo=UTC) if request.HasField("expire_time") else None
+            from_timestamp(request.expire_time, "expire_time")
+            if request.HasField("expire_time")
+            else None
         )
         return await apikeys.create(
             self.deps,

@@ -4,28 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from google.protobuf import timestamp_pb2
-
 from erp.auth.v1 import auth_pb2, auth_service_pb2
 from erp.common.v1 import audit_pb2
+from mesh.timestamps import to_timestamp
 from svc_auth.domain.roles import BUILTIN_ROLES
 from svc_auth.store import ApiKeyRow, AuditRow, RoleRow, Stamped, TenantRow, UserRow
 from svc_auth.tokens import AccessToken
 
 
-def ts(moment: datetime | None) -> timestamp_pb2.Timestamp | None:
-    if moment is None:
-        return None
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
-
-
 def stamps(row: Stamped) -> audit_pb2.AuditStamps:
     return audit_pb2.AuditStamps(
-        create_time=ts(row.created_at),
+        create_time=to_timestamp(row.created_at),
         created_by=row.created_by,
-        update_time=ts(row.updated_at),
+        update_time=to_timestamp(row.updated_at),
         updated_by=row.updated_by,
     )
 
@@ -68,9 +59,9 @@ def api_key(row: ApiKeyRow) -> auth_pb2.ApiKey:
         api_key_id=row.id,
         name=row.name,
         permissions=list(row.permissions),
-        expire_time=ts(row.expire_time),
-        revoke_time=ts(row.revoke_time),
-        last_used_time=ts(row.last_used_time),
+        expire_time=to_timestamp(row.expire_time),
+        revoke_time=to_timestamp(row.revoke_time),
+        last_used_time=to_timestamp(row.last_used_time),
         audit=stamps(row),
     )
 
@@ -82,7 +73,7 @@ def audit_event(row: AuditRow) -> auth_pb2.AuditEvent:
         actor_id=row.actor_id,
         subject_id=row.subject_id,
         detail=row.detail,
-        occur_time=ts(row.occur_time),
+        occur_time=to_timestamp(row.occur_time),
     )
 
 
@@ -92,7 +83,7 @@ def token_pair(
     return auth_service_pb2.TokenPair(
         access_token=access.token,
         token_type="Bearer",
-        access_expire_time=ts(access.expires_at),
+        access_expire_time=to_timestamp(access.expires_at),
         refresh_token=refresh,
-        refresh_expire_time=ts(refresh_expires),
+        refresh_expire_time=to_timestamp(refresh_expires),
     )

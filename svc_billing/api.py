@@ -13,6 +13,7 @@ from erp.billing.v1 import billing_service_pb2 as pb
 from mesh import paging
 from mesh.context import require_principal
 from mesh.errors import InvalidArgument
+from mesh.timestamps import to_timestamp
 from svc_billing import convert
 from svc_billing.app import catalog, invoices, subscriptions, usage
 from svc_billing.app.common import Deps, Replay, replayable, require_platform_operator
@@ -206,7 +207,7 @@ class BillingApi(billing_service_pb2_grpc.BillingServiceServicer):
     ) -> pb.GetUsageResponse:
         found = await usage.current(self.deps)
         answer = pb.GetUsageResponse(
-            period_start=convert.ts(found.start), period_end=convert.ts(found.end)
+            period_start=to_timestamp(found.start), period_end=to_timestamp(found.end)
         )
         for name, kind, amount, limit in found.metrics:
             metric = answer.metrics.add(

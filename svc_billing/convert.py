@@ -6,10 +6,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from google.protobuf import timestamp_pb2
-
 from erp.billing.v1 import billing_pb2 as pb
 from erp.common.v1 import money_pb2
+from mesh.timestamps import to_timestamp
 from svc_billing.domain.catalog import AddOn, PlanVersion
 from svc_billing.domain.invoicing import Line, LineKind
 from svc_billing.domain.periods import Interval
@@ -28,14 +27,6 @@ INVOICE_STATUS = {
 }
 INVOICE_STATUS_OF = {v: k for k, v in INVOICE_STATUS.items()}
 LINE_KINDS = {k: pb.InvoiceLineKind.Value(f"INVOICE_LINE_KIND_{k.upper()}") for k in LineKind}
-
-
-def ts(moment: datetime | None) -> timestamp_pb2.Timestamp | None:
-    if moment is None:
-        return None
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
 
 
 def money(amount: int, currency: str) -> money_pb2.Money:
@@ -123,7 +114,7 @@ def plan_version_message(pv: PlanVersion, created: datetime | None = None) -> pb
             for m, p in sorted(pv.metered.items())
         ],
         public=pv.public,
-        create_time=ts(created),
+        create_time=to_timestamp(created),
     )
 
 
@@ -227,13 +218,13 @@ def subscription_message(row: SubscriptionRow) -> pb.Subscription:
         interval=INTERVALS[Interval(row.interval)],
         status=STATUSES[Status(row.status)],
         currency_code=row.currency,
-        current_period_start=ts(row.period_start),
-        current_period_end=ts(row.period_end),
-        trial_end=ts(row.trial_end),
+        current_period_start=to_timestamp(row.period_start),
+        current_period_end=to_timestamp(row.period_end),
+        trial_end=to_timestamp(row.trial_end),
         cancel_at_period_end=row.cancel_at_period_end,
-        cancel_time=ts(row.canceled_at),
-        pause_time=ts(row.paused_at),
-        past_due_time=ts(row.past_due_since),
+        cancel_time=to_timestamp(row.canceled_at),
+        pause_time=to_timestamp(row.paused_at),
+        past_due_time=to_timestamp(row.past_due_since),
         addons=[
             pb.SubscriptionAddOn(addon_id=k, quantity=v) for k, v in sorted(row.addons.items())
         ],
@@ -265,8 +256,8 @@ def _line_message(data: Mapping[str, Any], currency: str) -> pb.InvoiceLine:
         quantity=data["quantity"],
         unit_amount=money(data["unit_amount"], currency),
         amount=money(data["amount"], currency),
-        period_start=ts(datetime.fromisoformat(data["period_start"])),
-        period_end=ts(datetime.fromisoformat(data["period_end"])),
+        period_start=to_timestamp(datetime.fromisoformat(data["period_start"])),
+        period_end=to_timestamp(datetime.fromisoformat(data["period_end"])),
     )
 
 
@@ -287,11 +278,11 @@ def invoice_message(row: InvoiceRow) -> pb.Invoice:
         if row.status in ("open", "uncollectible", "draft")
         else money(0, c),
         subscription_id=row.subscription_id,
-        period_start=ts(row.period_start),
-        period_end=ts(row.period_end),
-        issue_time=ts(row.issued_at),
-        due_time=ts(row.due_at),
-        paid_time=ts(row.paid_at),
+        period_start=to_timestamp(row.period_start),
+        period_end=to_timestamp(row.period_end),
+        issue_time=to_timestamp(row.issued_at),
+        due_time=to_timestamp(row.due_at),
+        paid_time=to_timestamp(row.paid_at),
         reason=row.reason,
         payment_reference=row.payment_reference,
         last_payment_error=row.last_payment_error,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from google.protobuf import struct_pb2, timestamp_pb2
@@ -12,6 +12,7 @@ from google.type import date_pb2
 from erp.common.v1 import money_pb2
 from erp.crm.v1 import crm_pb2 as pb
 from mesh.errors import InvalidArgument
+from mesh.timestamps import to_timestamp
 from svc_crm.domain.activities import ActivityType
 from svc_crm.domain.custom_fields import FieldType
 from svc_crm.domain.records import RecordType
@@ -69,23 +70,6 @@ def record_type(value: int, field: str) -> RecordType:
     return RECORD_OF[value]  # type: ignore[index]
 
 
-def ts(value: datetime | None) -> timestamp_pb2.Timestamp | None:
-    if value is None:
-        return None
-    out = timestamp_pb2.Timestamp()
-    out.FromDatetime(value)
-    return out
-
-
-def from_ts(value: timestamp_pb2.Timestamp, field: str) -> datetime:
-    """An aware datetime, or INVALID_ARGUMENT on `field` for a time outside the
-    Timestamp range (years 1 to 9999)."""
-    try:
-        return value.ToDatetime(tzinfo=UTC)
-    except (ValueError, OverflowError):
-        raise InvalidArgument.one(field, "not a time between the years 1 and 9999") from None
-
-
 def day(value: date | None) -> date_pb2.Date | None:
     if value is None:
         return None
@@ -122,7 +106,7 @@ def custom_field(row: CustomFieldRow) -> pb.CustomFieldDefinition:
         choices=row.choices,
         required=row.required,
         archived=row.archived,
-        create_time=ts(row.created_at),
+        create_time=to_timestamp(row.created_at),
     )
 
 
@@ -165,8 +149,8 @@ def contact_of(v: Mapping[str, Any], stamp: timestamp_pb2.Timestamp | None = Non
         custom_fields=struct(v["custom"]),
         archived=v["archived"],
         merged_into_id=v["merged_into_id"],
-        create_time=stamp or ts(v["created_at"]),
-        update_time=stamp or ts(v["updated_at"]),
+        create_time=stamp or to_timestamp(v["created_at"]),
+        update_time=stamp or to_timestamp(v["updated_at"]),
         source=v["source"],
     )
 
@@ -182,8 +166,8 @@ def company(row: CompanyRow) -> pb.Company:
         tags=row.tags,
         custom_fields=struct(row.custom),
         archived=row.archived,
-        create_time=ts(row.created_at),
-        update_time=ts(row.updated_at),
+        create_time=to_timestamp(row.created_at),
+        update_time=to_timestamp(row.updated_at),
     )
 
 
@@ -206,8 +190,8 @@ def lead(row: LeadRow) -> pb.Lead:
         converted_company_id=row.converted_company_id,
         converted_opportunity_id=row.converted_opportunity_id,
         web_form_id=row.web_form_id,
-        create_time=ts(row.created_at),
-        update_time=ts(row.updated_at),
+        create_time=to_timestamp(row.created_at),
+        update_time=to_timestamp(row.updated_at),
     )
 
 
@@ -219,7 +203,7 @@ def web_form(row: WebFormRow) -> pb.WebForm:
         rate_limit_per_minute=row.rate_limit_per_minute,
         owner_id=row.owner_id,
         enabled=row.enabled,
-        create_time=ts(row.created_at),
+        create_time=to_timestamp(row.created_at),
     )
 
 
@@ -235,7 +219,7 @@ def pipeline(row: PipelineRow, stages: list[StageRow]) -> pb.Pipeline:
         name=row.name,
         is_default=row.is_default,
         stages=[stage(s) for s in sorted(stages, key=lambda s: s.position)],
-        create_time=ts(row.created_at),
+        create_time=to_timestamp(row.created_at),
     )
 
 
@@ -252,11 +236,11 @@ def opportunity(row: OpportunityRow) -> pb.Opportunity:
         company_id=row.company_id,
         status=DEAL_STATUS_TO[row.status],
         lost_reason=row.lost_reason,
-        close_time=ts(row.closed_at),
+        close_time=to_timestamp(row.closed_at),
         custom_fields=struct(row.custom),
         archived=row.archived,
-        create_time=ts(row.created_at),
-        update_time=ts(row.updated_at),
+        create_time=to_timestamp(row.created_at),
+        update_time=to_timestamp(row.updated_at),
         lead_id=row.lead_id,
     )
 
@@ -268,11 +252,11 @@ def activity(row: ActivityRow) -> pb.Activity:
         record=pb.RecordRef(kind=RECORD_TO[RecordType(row.record_kind)], id=row.record_id),
         subject=row.subject,
         body=row.body,
-        due_time=ts(row.due_at),
-        complete_time=ts(row.completed_at),
+        due_time=to_timestamp(row.due_at),
+        complete_time=to_timestamp(row.completed_at),
         owner_id=row.owner_id,
-        create_time=ts(row.created_at),
-        update_time=ts(row.updated_at),
+        create_time=to_timestamp(row.created_at),
+        update_time=to_timestamp(row.updated_at),
         archived=row.archived,
     )
 

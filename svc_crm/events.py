@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from google.protobuf import timestamp_pb2
 from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +15,7 @@ from erp.common.v1 import options_pb2
 from mesh.context import current_tenant
 from mesh.events import make_envelope, record_many
 from mesh.ids import new_id
+from mesh.timestamps import to_timestamp
 from svc_crm.store import TABLES
 
 SOURCE = "crm"
@@ -53,8 +53,7 @@ async def publish_many(session: AsyncSession, events: Sequence[tuple[Message, st
 
 async def report_contacts(session: AsyncSession, live_contacts: int, at: datetime) -> None:
     """The tenant's live contact count, as a `contacts` gauge (billing keeps the latest)."""
-    occurred = timestamp_pb2.Timestamp()
-    occurred.FromDatetime(at)
+    occurred = to_timestamp(at)
     usage = billing_pb2.UsageReported(
         records=[
             billing_pb2.UsageRecord(

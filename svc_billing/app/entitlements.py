@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from google.protobuf import timestamp_pb2
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from erp.billing.v1 import billing_pb2 as pb
+from mesh.timestamps import to_timestamp
 from svc_billing import convert, events
 from svc_billing.app import catalog
 from svc_billing.domain.catalog import FREE_PLAN, TRIAL_PLAN, effective_entitlements
@@ -38,8 +38,7 @@ async def limits_of(
 
 async def of_tenant(session: AsyncSession, tenant_id: str, now: datetime) -> pb.Entitlements:
     row = await Subscriptions(session, tenant_id).current()
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(now)
+    stamp = to_timestamp(now)
     if row is None:
         # Not known yet: its auth.tenant.created is on the way and will start the
         # trial, so answer with the trial plan (a signup's first calls must not be

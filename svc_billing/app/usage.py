@@ -14,6 +14,7 @@ from erp.auth.v1 import auth_pb2
 from erp.billing.v1 import billing_pb2 as pb
 from erp.common.v1 import event_pb2
 from mesh.errors import Aborted
+from mesh.timestamps import from_timestamp
 from svc_billing import convert
 from svc_billing.app.common import Deps
 from svc_billing.app.entitlements import limits_of
@@ -38,9 +39,13 @@ def records_of(messages: Sequence[pb.UsageRecord]) -> list[UsageRecord]:
             metric=m.metric,
             value=m.value,
             subject=m.subject,
-            occurred_at=m.occur_time.ToDatetime(tzinfo=UTC) if m.HasField("occur_time") else None,
+            occurred_at=(
+                from_timestamp(m.occur_time, f"records[{i}].occur_time")
+                if m.HasField("occur_time")
+                else None
+            ),
         )
-        for m in messages
+        for i, m in enumerate(messages)
     ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from erp.crm.v1 import crm_pb2
 from erp.crm.v1 import crm_service_pb2 as pb
+from mesh.timestamps import from_timestamp, to_timestamp
 from svc_crm import convert
 from svc_crm.api.base import ApiBase, Ctx, required
 from svc_crm.app import activities, listing
@@ -14,10 +15,10 @@ from svc_crm.app.common import replayable
 def _entry(entry: activities.Entry) -> crm_pb2.TimelineEntry:
     if entry.activity is not None:
         return crm_pb2.TimelineEntry(
-            time=convert.ts(entry.time), activity=convert.activity(entry.activity)
+            time=to_timestamp(entry.time), activity=convert.activity(entry.activity)
         )
     assert entry.change is not None
-    return crm_pb2.TimelineEntry(time=convert.ts(entry.time), change=convert.change(entry.change))
+    return crm_pb2.TimelineEntry(time=to_timestamp(entry.time), change=convert.change(entry.change))
 
 
 class ActivitiesApi(ApiBase):
@@ -44,7 +45,7 @@ class ActivitiesApi(ApiBase):
         self, request: pb.CompleteActivityRequest, context: Ctx
     ) -> crm_pb2.Activity:
         when = (
-            convert.from_ts(request.complete_time, "complete_time")
+            from_timestamp(request.complete_time, "complete_time")
             if request.HasField("complete_time")
             else None
         )

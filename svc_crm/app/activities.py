@@ -24,6 +24,7 @@ from mesh.db import TenantRepository
 from mesh.errors import FailedPrecondition, FieldViolation, InvalidArgument, Violations
 from mesh.ids import new_id
 from mesh.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from mesh.timestamps import from_timestamp
 from svc_crm import convert, events
 from svc_crm.app.common import Deps, actor_id
 from svc_crm.app.masks import changed_paths
@@ -88,7 +89,7 @@ async def create(deps: Deps, session: AsyncSession, message: pb.Activity) -> Act
             subject=message.subject.strip(),
             body=message.body,
             due_at=(
-                convert.from_ts(message.due_time, "activity.due_time")
+                from_timestamp(message.due_time, "activity.due_time")
                 if message.HasField("due_time")
                 else None
             ),
@@ -129,7 +130,7 @@ async def update_activity(deps: Deps, message: pb.Activity, mask: Sequence[str])
                 row.body = message.body
             elif path == "due_time":
                 has = message.HasField("due_time")
-                row.due_at = convert.from_ts(message.due_time, "activity.due_time") if has else None
+                row.due_at = from_timestamp(message.due_time, "activity.due_time") if has else None
             elif path == "owner_id":
                 row.owner_id = message.owner_id or actor_id()
         row.updated_at = now

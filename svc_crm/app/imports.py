@@ -36,6 +36,7 @@ from mesh import entitlements
 from mesh.db import bulk_insert
 from mesh.errors import Aborted, InvalidArgument
 from mesh.ids import new_id
+from mesh.timestamps import to_timestamp
 from svc_crm import convert, events
 from svc_crm.app import contacts, custom_fields
 from svc_crm.app.common import Deps, actor_id
@@ -452,7 +453,7 @@ async def _insert(
         await _history(session, tenant, [v["id"] for v in new_rows], now)
         # One event per EVENT_CHUNK contacts, not one per row: an import of 100,000 rows
         # would otherwise cost 100,000 envelopes, outbox rows and publishes.
-        stamp = convert.ts(now)
+        stamp = to_timestamp(now)
         created = [
             (
                 crm_pb2.ContactsImported(
@@ -507,6 +508,6 @@ async def status(deps: Deps, import_id: str) -> pb.GetImportResponse:
             duplicates=row.duplicates,
             errors=row.errors,
         ),
-        create_time=convert.ts(row.created_at),
-        update_time=convert.ts(row.updated_at),
+        create_time=to_timestamp(row.created_at),
+        update_time=to_timestamp(row.updated_at),
     )

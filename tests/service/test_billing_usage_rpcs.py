@@ -151,6 +151,21 @@ async def test_bad_records_name_their_fields(auth: Auth, billing: Billing) -> No
     assert await send(billing, tenant, record("ok-1", "api_calls", at)) == (1, 0)
 
 
+async def test_a_time_beyond_the_year_9999_is_a_bad_field(auth: Auth, billing: Billing) -> None:
+    tenant = await new_tenant(auth, billing)
+    start, _ = await period_of(billing, tenant)
+    late = record("late-1", "api_calls", start + timedelta(hours=1))
+    late.occur_time.seconds = 253402300800
+    error = await fails(
+        billing.stub.RecordUsage(
+            bpb.RecordUsageRequest(records=[record("ok-1", "api_calls", start), late]),
+            metadata=tenant.token,
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    )
+    assert bad_fields(error) == {"records[1].occur_time"}
+
+
 async def test_missing_time_names_the_contract_field(auth: Auth, billing: Billing) -> None:
     tenant = await new_tenant(auth, billing)
     error = await fails(

@@ -89,6 +89,15 @@ async def test_api_key_rules(auth: Auth) -> None:
         grpc.StatusCode.INVALID_ARGUMENT,
     )
     assert bad_fields(error) == {"name", "permissions[0]", "expire_time"}
+    beyond = timestamp_pb2.Timestamp(seconds=253402300800)  # the year 10000
+    error = await fails(
+        auth.stub.CreateApiKey(
+            pb.CreateApiKeyRequest(name="x", permissions=["auth.self.read"], expire_time=beyond),
+            metadata=token,
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    )
+    assert bad_fields(error) == {"expire_time"}
     error = await fails(
         auth.stub.CreateApiKey(pb.CreateApiKeyRequest(name="x"), metadata=token),
         grpc.StatusCode.INVALID_ARGUMENT,
