@@ -6,13 +6,20 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from mesh.errors import FieldViolation
+from mesh.errors import FieldViolation, InvalidArgument
 
 EMAIL_MAX = 254
 # Deliberately loose: one "@", no spaces, a dot in the domain. Deliverability is
 # proven by mail actually arriving, not by a regex.
 _EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s.\x00-\x1f\x7f]+")
 _CURRENCY = re.compile(r"[A-Z]{3}")
+
+
+def required(value: str, field: str) -> str:
+    """The value, or INVALID_ARGUMENT "is required" on `field` when it is blank."""
+    if not value.strip():
+        raise InvalidArgument.one(field, "is required")
+    return value
 
 
 def normalize_email(raw: str) -> str:

@@ -14,6 +14,7 @@ from mesh import paging
 from mesh.context import require_principal
 from mesh.errors import InvalidArgument
 from mesh.timestamps import to_timestamp
+from mesh.values import required
 from svc_billing import convert
 from svc_billing.app import catalog, invoices, subscriptions, usage
 from svc_billing.app.common import Deps, Replay, replayable, require_platform_operator
@@ -30,12 +31,6 @@ def _interval(value: billing_pb2.BillingInterval.ValueType) -> Interval | None:
     if value not in convert.INTERVAL_OF:
         raise InvalidArgument.one("interval", "monthly or yearly")
     return convert.INTERVAL_OF[value]
-
-
-def _required(value: str, field: str) -> str:
-    if not value.strip():
-        raise InvalidArgument.one(field, "is required")
-    return value
 
 
 class BillingApi(billing_service_pb2_grpc.BillingServiceServicer):
@@ -61,7 +56,7 @@ class BillingApi(billing_service_pb2_grpc.BillingServiceServicer):
         self, request: pb.GetPlanRequest, context: Ctx
     ) -> pb.GetPlanResponse:
         pv, row = await catalog.get(
-            self.deps, _required(request.plan_id, "plan_id"), request.version
+            self.deps, required(request.plan_id, "plan_id"), request.version
         )
         current = convert.plan_version_message(pv, row.created_at)
         return pb.GetPlanResponse(plan=billing_pb2.Plan(plan_id=pv.plan_id, current=current))
@@ -76,7 +71,7 @@ class BillingApi(billing_service_pb2_grpc.BillingServiceServicer):
         self, request: pb.PublishPlanVersionRequest, context: Ctx
     ) -> pb.PublishPlanVersionResponse:
         require_platform_operator(self.deps)
-        plan_id = _required(request.plan_id, "plan_id")
+        plan_id = required(request.plan_id, "plan_id")
 
         async def run() -> pb.PublishPlanVersionResponse:
             pv, row = await catalog.publish(session, self.deps, plan_id, request.version)
@@ -92,7 +87,7 @@ class BillingApi(billing_service_pb2_grpc.BillingServiceServicer):
         self, request: pb.MigrateSubscribersRequest, context: Ctx
     ) -> pb.MigrateSubscribersResponse:
         require_platform_operator(self.deps)
-        plan_id = _required(request.plan_id, "plan_id")
+        plan_id = required(request.plan_id, "plan_id")
         async with self.deps.db.transaction() as session:
             moved, version = await catalog.migrate_subscribers(
                 session, plan_id, request.from_version
@@ -110,14 +105,14 @@ class BillingApi(billing_service_pb2_grpc.BillingServiceServicer):
     async def PreviewPlanChange(  # noqa: N802
         self, request: pb.PreviewPlanChangeRequest, context: Ctx
     ) -> pb.PreviewPlanChangeResponse:
-        plan_id = _required(request.plan_id, "plan_id")
+        plan_id = required(request.plan_id, "plan_id")
         draft = await subscriptions.preview_change(self.deps, plan_id, _interval(request.interval))
         return pb.PreviewPlanChangeResponse(invoice=convert.invoice_message(draft))
 
     async def ChangePlan(
         self, request: pb.ChangePlanRequest, context: Ctx
     ) -> pb.ChangePlanResponse:  # noqa: N802
-        plan_id = _required(request.plan_id, "plan_id")
+        plan_id = required(request.plan_id, "plan_id")
         interval = _interval(request.interval)
 
         async def run() -> pb.ChangePlanResponse:
@@ -153,7 +148,7 @@ class BillingApi(billing_service_pb2_grpc.BillingServiceServicer):
     async def SetAddOn(  # noqa: N802
         self, request: pb.SetAddOnRequest, context: Ctx
     ) -> pb.SetAddOnResponse:
-        addon_id = _required(request.addon_id, "addon_id")
+        addon_id = required(request.addon_id, "addon_id")
         row = await subscriptions.set_addon(self.deps, addon_id, request.quantity)
         return pb.SetAddOnResponse(subscription=convert.subscription_message(row))
 
@@ -176,7 +171,7 @@ class BillingApi(billing_service_pb2_grpc.BillingServiceServicer):
     async def CheckEntitlement(  # noqa: N802
         self, request: pb.CheckEntitlementRequest, context: Ctx
     ) -> pb.CheckEntitlementResponse:
-        feature = _required(request.feature, "feature")
+        feature = required(request.feature, "feature")
         found = await self._entitlements(require_principal().tenant_id)
         allowed = feature in found.features
         reason = "" if allowed else f"the {found.plan_id} plan does not include {feature}"
@@ -187,7 +182,7 @@ class BillingApi(billing_service_pb2_grpc.BillingServiceServicer):
     async def GetTenantEntitlements(  # noqa: N802
         self, request: pb.GetTenantEntitlementsRequest, context: Ctx
     ) -> pb.GetTenantEntitlementsResponse:
-        tenant_id = _required(request.tenant_id, "tenant_id")
+        tenant_id = required(request.tenant_id, "tenant_id")
         return pb.GetTenantEntitlementsResponse(entitlements=await self._entitlements(tenant_id))
 
     async def _entitlements(self, tenant_id: str) -> billing_pb2.Entitlements:
@@ -236,13 +231,13 @@ class BillingApi(billing_service_pb2_grpc.BillingServiceServicer):
     async def GetInvoice(
         self, request: pb.GetInvoiceRequest, context: Ctx
     ) -> pb.GetInvoiceResponse:  # noqa: N802
-        row = await invoices.get(self.deps, _required(request.invoice_id, "invoice_id"))
+        row = await invoices.get(self.deps, required(request.invoice_id, "invoice_id"))
         return pb.GetInvoiceResponse(invoice=convert.invoice_message(row))
 
     async def PayInvoice(
         self, request: pb.PayInvoiceRequest, context: Ctx
     ) -> pb.PayInvoiceResponse:  # noqa: N802
-        invoice_id = _required(request.invoice_id, "invoice_id")
+        invoice_id = required(request.invoice_id, "invoice_id")
 
         def render(done: invoices.Paid) -> pb.PayInvoiceResponse:
             return pb.PayInvoiceResponse(
@@ -260,8 +255,8 @@ class BillingApi(billing_service_pb2_grpc.BillingServiceServicer):
     ) -> pb.RecordManualPaymentResponse:
         row = await invoices.record_manual_payment(
             self.deps,
-            _required(request.tenant_id, "tenant_id"),
-            _required(request.invoice_id, "invoice_id"),
+            required(request.tenant_id, "tenant_id"),
+            required(request.invoice_id, "invoice_id"),
             request.reference,
         )
         return pb.RecordManualPaymentResponse(invoice=convert.invoice_message(row))
@@ -271,8 +266,8 @@ class BillingApi(billing_service_pb2_grpc.BillingServiceServicer):
     ) -> pb.VoidInvoiceResponse:  # noqa: N802
         row = await invoices.close(
             self.deps,
-            _required(request.tenant_id, "tenant_id"),
-            _required(request.invoice_id, "invoice_id"),
+            required(request.tenant_id, "tenant_id"),
+            required(request.invoice_id, "invoice_id"),
             InvoiceStatus.VOID,
         )
         return pb.VoidInvoiceResponse(invoice=convert.invoice_message(row))
@@ -282,8 +277,8 @@ class BillingApi(billing_service_pb2_grpc.BillingServiceServicer):
     ) -> pb.MarkInvoiceUncollectibleResponse:
         row = await invoices.close(
             self.deps,
-            _required(request.tenant_id, "tenant_id"),
-            _required(request.invoice_id, "invoice_id"),
+            required(request.tenant_id, "tenant_id"),
+            required(request.invoice_id, "invoice_id"),
             InvoiceStatus.UNCOLLECTIBLE,
         )
         return pb.MarkInvoiceUncollectibleResponse(invoice=convert.invoice_message(row))
@@ -292,6 +287,6 @@ class BillingApi(billing_service_pb2_grpc.BillingServiceServicer):
         self, request: pb.SetTaxRateRequest, context: Ctx
     ) -> pb.SetTaxRateResponse:  # noqa: N802
         row = await subscriptions.set_tax_rate(
-            self.deps, _required(request.tenant_id, "tenant_id"), request.tax_rate_bps
+            self.deps, required(request.tenant_id, "tenant_id"), request.tax_rate_bps
         )
         return pb.SetTaxRateResponse(subscription=convert.subscription_message(row))

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from erp.crm.v1 import crm_pb2
 from erp.crm.v1 import crm_service_pb2 as pb
+from mesh.values import required
 from svc_crm import convert
-from svc_crm.api.base import ApiBase, Ctx, required
+from svc_crm.api.base import ApiBase, Ctx
 from svc_crm.app import leads, listing, web_forms
 from svc_crm.app.common import replayable
 
