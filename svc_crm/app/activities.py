@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from erp.crm.v1 import crm_pb2 as pb
 from mesh.context import current_tenant
 from mesh.db import TenantRepository
-from mesh.errors import FailedPrecondition, FieldViolation, InvalidArgument, Violations
+from mesh.errors import FailedPrecondition, InvalidArgument, Violations
 from mesh.ids import new_id
 from mesh.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from mesh.timestamps import from_timestamp
@@ -29,7 +29,7 @@ from svc_crm import convert, events
 from svc_crm.app.common import Deps, actor_id
 from svc_crm.app.masks import changed_paths
 from svc_crm.domain.activities import check_activity
-from svc_crm.domain.people import check_text
+from svc_crm.domain.people import check_owner
 from svc_crm.domain.records import RecordType
 from svc_crm.store import (
     Activities,
@@ -42,7 +42,6 @@ from svc_crm.store import (
 )
 
 ACTIVITY_FIELDS = ("subject", "body", "due_time", "owner_id")
-OWNER_MAX = 64
 REPOSITORIES: dict[RecordType, type[TenantRepository[Any]]] = {
     RecordType.CONTACT: Contacts,
     RecordType.COMPANY: Companies,
@@ -65,16 +64,12 @@ async def _record(session: AsyncSession, ref: pb.RecordRef, field: str) -> tuple
     return kind, ref.id
 
 
-def _check_owner(owner_id: str, field: str) -> list[FieldViolation]:
-    return check_text(owner_id, field, OWNER_MAX)
-
-
 async def create(deps: Deps, session: AsyncSession, message: pb.Activity) -> ActivityRow:
     problems = Violations()
     if message.kind not in convert.ACTIVITY_OF:
         problems.add("activity.kind", "call, email, meeting, task or note is required")
     problems.extend(check_activity(message.subject, message.body))
-    problems.extend(_check_owner(message.owner_id, "activity.owner_id"))
+    problems.extend(check_owner(message.owner_id, "activity.owner_id"))
     if not message.HasField("record"):
         problems.add("activity.record", "is required")
     problems.raise_if_any()
@@ -117,7 +112,7 @@ async def update_activity(deps: Deps, message: pb.Activity, mask: Sequence[str])
         found = check_activity(message.subject, message.body)
         problems.extend(v for v in found if v.field.removeprefix("activity.") in paths)
     if "owner_id" in paths:
-        problems.extend(_check_owner(message.owner_id, "activity.owner_id"))
+        problems.extend(check_owner(message.owner_id, "activity.owner_id"))
     problems.raise_if_any()
     now = deps.now()
     async with deps.db.transaction() as session:

@@ -26,12 +26,12 @@ from mesh.keyset import SortKey, keyset
 from svc_crm import convert, events
 from svc_crm.app import custom_fields
 from svc_crm.app.common import Deps, actor_id, remember_change
-from svc_crm.app.masks import as_updated, changed_paths
+from svc_crm.app.masks import as_updated, changed_paths, touched
 from svc_crm.domain.people import (
     Person,
+    check_owner,
     check_person,
     check_tags,
-    check_text,
     clean_tags,
     email_key,
     email_words,
@@ -61,7 +61,6 @@ CONTACT_FIELDS = (
     "tags",
     "custom_fields",
 )
-OWNER_MAX = 64
 NAMES = ("first_name", "last_name")  # one of them is required
 
 
@@ -81,7 +80,7 @@ def check_contact(message: pb.Contact, prefix: str = "contact.") -> list[FieldVi
     )
     found = check_person(person, prefix)
     found += check_tags(message.tags, f"{prefix}tags")
-    found += check_text(message.owner_id, f"{prefix}owner_id", OWNER_MAX)
+    found += check_owner(message.owner_id, f"{prefix}owner_id")
     return found
 
 
@@ -196,7 +195,7 @@ async def update_contact(
                 metadata={"merged_into_id": row.merged_into_id},
             )
         problems = Violations(check_contact(as_updated(row, message, paths, NAMES)))
-        problems.items = [v for v in problems.items if _touched(v.field, paths)]
+        problems.items = [v for v in problems.items if touched(v.field, paths, "contact.")]
         if "company_id" in paths:
             problems.extend(await _check_company(session, message.company_id, "contact.company_id"))
         custom = row.custom
@@ -227,11 +226,6 @@ async def update_contact(
             row.id,
         )
         return row
-
-
-def _touched(violation_field: str, paths: Sequence[str]) -> bool:
-    name = violation_field.removeprefix("contact.").split("[")[0].split(".")[0]
-    return name in paths or (name == "last_name" and "first_name" in paths)
 
 
 def _apply(

@@ -20,10 +20,10 @@ from mesh.ids import new_id
 from svc_crm import convert, events
 from svc_crm.app import companies, contacts, custom_fields, opportunities
 from svc_crm.app.common import Deps, actor_id, remember_change
-from svc_crm.app.masks import as_updated, changed_paths
+from svc_crm.app.masks import as_updated, changed_paths, touched
 from svc_crm.domain.deals import NAME_MAX as DEAL_NAME_MAX
 from svc_crm.domain.leads import MESSAGE_MAX, REASON_MAX, SOURCE_MAX, LeadState, require_can
-from svc_crm.domain.people import Person, check_person, check_text, full_name
+from svc_crm.domain.people import Person, check_owner, check_person, check_text, full_name
 from svc_crm.domain.records import RecordType
 from svc_crm.store import (
     Companies,
@@ -48,7 +48,6 @@ LEAD_FIELDS = (
     "custom_fields",
 )
 COMPANY_NAME_MAX = 200
-OWNER_MAX = 64
 
 
 def check_lead(message: pb.Lead, prefix: str = "lead.") -> list[FieldViolation]:
@@ -59,7 +58,7 @@ def check_lead(message: pb.Lead, prefix: str = "lead.") -> list[FieldViolation]:
     found += check_text(message.company_name, f"{prefix}company_name", COMPANY_NAME_MAX)
     found += check_text(message.source, f"{prefix}source", SOURCE_MAX)
     found += check_text(message.message, f"{prefix}message", MESSAGE_MAX)
-    found += check_text(message.owner_id, f"{prefix}owner_id", OWNER_MAX)
+    found += check_owner(message.owner_id, f"{prefix}owner_id")
     return found
 
 
@@ -135,7 +134,7 @@ async def update_lead(deps: Deps, message: pb.Lead, mask: Sequence[str]) -> Lead
         require_can(LeadState(row.status), "updated")
         names = ("first_name", "last_name")  # one of them is required
         problems = Violations(check_lead(as_updated(row, message, paths, names)))
-        problems.items = [v for v in problems.items if _touched(v.field, paths)]
+        problems.items = [v for v in problems.items if touched(v.field, paths, "lead.")]
         custom = row.custom
         custom_given = [p for p in paths if p.startswith("custom_fields")]
         if custom_given:
@@ -154,11 +153,6 @@ async def update_lead(deps: Deps, message: pb.Lead, mask: Sequence[str]) -> Lead
             session, pb.LeadUpdated(lead=convert.lead(row), changed_fields=list(paths)), row.id
         )
         return row
-
-
-def _touched(violation_field: str, paths: Sequence[str]) -> bool:
-    name = violation_field.removeprefix("lead.").split("[")[0].split(".")[0]
-    return name in paths or (name == "last_name" and "first_name" in paths)
 
 
 def _apply(row: LeadRow, message: pb.Lead, paths: Sequence[str], custom: dict[str, Any]) -> None:

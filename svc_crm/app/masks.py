@@ -44,6 +44,13 @@ def _is_set(message: Message, name: str) -> bool:
     return len(value) > 0  # repeated
 
 
+def touched(violation_field: str, paths: Sequence[str], prefix: str) -> bool:
+    """Does a violation concern a field the mask changes? The first/last name rule
+    concerns both names."""
+    name = violation_field.removeprefix(prefix).split("[")[0].split(".")[0]
+    return name in paths or (name == "last_name" and "first_name" in paths)
+
+
 def as_updated(row: Any, message: M, paths: Sequence[str], fields: Sequence[str]) -> M:
     """A copy of the message whose `fields` outside the mask come from the row: rules
     that span fields (a first or last name is required) are checked against the record

@@ -25,7 +25,7 @@ from svc_crm.domain.deals import (
     check_close_date,
     require_open,
 )
-from svc_crm.domain.people import check_text
+from svc_crm.domain.people import check_owner, check_text
 from svc_crm.domain.records import RecordType
 from svc_crm.store import (
     Companies,
@@ -45,15 +45,10 @@ OPPORTUNITY_FIELDS = (
     "company_id",
     "custom_fields",
 )
-OWNER_MAX = 64
 
 
 def _check_name(name: str, field: str) -> list[FieldViolation]:
     return check_text(name.strip(), field, NAME_MAX, required=True)
-
-
-def _check_owner(owner_id: str, field: str) -> list[FieldViolation]:
-    return check_text(owner_id, field, OWNER_MAX)
 
 
 async def _check_links(
@@ -96,7 +91,7 @@ async def create_in(
         check_amount(message.amount.currency_code, message.amount.amount_minor, f"{prefix}amount")
     )
     expected_close = _close_date(message, problems, prefix)
-    problems.extend(_check_owner(message.owner_id, f"{prefix}owner_id"))
+    problems.extend(check_owner(message.owner_id, f"{prefix}owner_id"))
     problems.extend(await _check_links(session, message.contact_id, message.company_id, prefix))
     definitions = await custom_fields.definitions(session, RecordType.OPPORTUNITY)
     custom, found = custom_fields.apply(
@@ -185,7 +180,7 @@ async def update_opportunity(
         if "expected_close_date" in paths:
             expected_close = _close_date(message, problems, prefix)
         if "owner_id" in paths:
-            problems.extend(_check_owner(message.owner_id, f"{prefix}owner_id"))
+            problems.extend(check_owner(message.owner_id, f"{prefix}owner_id"))
         problems.extend(
             await _check_links(
                 session,

@@ -28,13 +28,12 @@ from mesh.ids import new_id
 from svc_crm.app import leads
 from svc_crm.app.common import Deps, actor_id
 from svc_crm.app.masks import changed_paths
-from svc_crm.domain.people import check_text
+from svc_crm.domain.people import check_owner, check_text
 from svc_crm.store import WebFormRow, WebForms, form_by_key
 
 FORM_FIELDS = ("name", "rate_limit_per_minute", "owner_id", "enabled")
 NAME_MAX = 100
 RATE_MAX = 10000
-OWNER_MAX = 64
 KEY_PREFIX = "wf_"
 FEATURE = "crm"
 
@@ -128,7 +127,7 @@ def check_form(
     if "rate_limit_per_minute" in paths and not 1 <= rate <= RATE_MAX:
         found.append(FieldViolation(f"{prefix}rate_limit_per_minute", f"between 1 and {RATE_MAX}"))
     if "owner_id" in paths:
-        found += check_text(owner_id, f"{prefix}owner_id", OWNER_MAX)
+        found += check_owner(owner_id, f"{prefix}owner_id")
     return found
 
 

@@ -18,6 +18,7 @@ from mesh.values import check_email, normalize_email
 
 NAME_MAX = 100
 TITLE_MAX = 100
+OWNER_MAX = 64
 PHONE_MAX = 40
 TAG_MAX = 40
 TAGS_MAX = 20
@@ -82,6 +83,11 @@ def check_text(
     if _CONTROL.search(value):
         return [FieldViolation(field, "must not contain control characters")]
     return []
+
+
+def check_owner(owner_id: str, field: str) -> list[FieldViolation]:
+    """A record's owner: a user id as svc_auth gives them (empty means the caller)."""
+    return check_text(owner_id, field, OWNER_MAX)
 
 
 def check_tags(tags: Iterable[str], field: str = "tags") -> list[FieldViolation]:
