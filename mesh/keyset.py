@@ -21,8 +21,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, or_
 from sqlalchemy.types import TypeDecorator
 
+from mesh import paging
 from mesh.errors import InvalidArgument
-from mesh.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 
 @dataclass(frozen=True)
@@ -90,9 +90,7 @@ def keyset(
     token_field: str = "page_token",  # noqa: S107 - a field name, not a secret
 ) -> Keyset:
     """Parse the request's paging; `query` is what the token is bound to (filter, order)."""
-    if page_size < 0:
-        raise InvalidArgument.one(size_field, "must not be negative")
-    size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    size = paging.page_size(page_size, size_field)
     digest = hashlib.sha256(
         (query + "|" + ",".join(f"{k.name}:{k.descending}" for k in keys)).encode()
     ).hexdigest()[:16]

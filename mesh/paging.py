@@ -19,10 +19,15 @@ class Page:
     after: str  # sort key of the last item already seen; "" for the first page
 
 
+def page_size(requested: int, field: str = "page_size") -> int:
+    """The page size to use: the default for 0, capped at the maximum."""
+    if requested < 0:
+        raise InvalidArgument.one(field, "must not be negative")
+    return min(requested or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+
+
 def parse(request: paging_pb2.PageRequest, field_prefix: str = "page") -> Page:
-    if request.page_size < 0:
-        raise InvalidArgument.one(f"{field_prefix}.page_size", "must not be negative")
-    size = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    size = page_size(request.page_size, f"{field_prefix}.page_size")
     after = ""
     if request.page_token:
         try:

@@ -6,16 +6,12 @@ else its creation; every change that moves one moves the other."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from erp.crm.v1 import crm_pb2 as pb
@@ -23,7 +19,7 @@ from mesh.context import current_tenant
 from mesh.db import TenantRepository
 from mesh.errors import FailedPrecondition, InvalidArgument, Violations
 from mesh.ids import new_id
-from mesh.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from mesh.keyset import SortKey, keyset
 from mesh.timestamps import from_timestamp
 from svc_crm import convert, events
 from svc_crm.app.common import Deps, actor_id
@@ -181,59 +177,9 @@ class Entry:
     change: HistoryRow | None = None
 
 
-@dataclass(frozen=True)
-class Cursor:
-    """Where a timeline page ends: entries strictly older than (time, id) follow."""
-
-    time: datetime
-    id: str
-
-
-def _binding(kind: RecordType, record_id: str) -> str:
-    return hashlib.sha256(f"timeline|{kind.value}|{record_id}".encode()).hexdigest()[:16]
-
-
-def encode_cursor(cursor: Cursor, kind: RecordType, record_id: str) -> str:
-    raw = json.dumps(
-        {"q": _binding(kind, record_id), "t": cursor.time.isoformat(), "i": cursor.id},
-        separators=(",", ":"),
-    )
-    return base64.urlsafe_b64encode(raw.encode()).decode()
-
-
-def decode_cursor(token: str, kind: RecordType, record_id: str) -> Cursor | None:
-    if not token:
-        return None
-    try:
-        decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
-        bound, at, last = decoded["q"], datetime.fromisoformat(decoded["t"]), decoded["i"]
-    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
-        raise InvalidArgument.one("page_token", "not a page token from this API") from None
-    if bound != _binding(kind, record_id) or not isinstance(last, str) or at.tzinfo is None:
-        raise InvalidArgument.one("page_token", "this token belongs to another record's timeline")
-    # Normalised to UTC: SQLite compares stored times as text, so an offset kept here
-    # would misplace the page; a NUL in the id would make PostgreSQL refuse the query.
-    if not last.isprintable():
-        raise InvalidArgument.one("page_token", "not a page token from this API")
-    return Cursor(at.astimezone(UTC), last)
-
-
-def page_size_of(page_size: int) -> int:
-    if page_size < 0:
-        raise InvalidArgument.one("page_size", "must not be negative")
-    return min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-
-
-def merge_newest_first(
-    sources: Sequence[Sequence[Entry]], size: int
-) -> tuple[list[Entry], Cursor | None]:
-    """The first `size` entries of the merged sources (each newest first) and the
-    cursor after them when more follow."""
-    merged = sorted((e for s in sources for e in s), key=lambda e: (e.time, e.id), reverse=True)
-    if len(merged) <= size:
-        return merged, None
-    last = merged[size - 1]
-    return merged[:size], Cursor(last.time, last.id)
+def merge_newest_first(sources: Sequence[Sequence[Entry]]) -> list[Entry]:
+    """The entries of every source (each newest first), merged newest first; ties by id."""
+    return sorted((e for s in sources for e in s), key=lambda e: (e.time, e.id), reverse=True)
 
 
 async def timeline(
@@ -242,10 +188,17 @@ async def timeline(
     kind = convert.record_type(ref.kind, "record.kind")
     if not ref.id.strip():
         raise InvalidArgument.one("record.id", "is required")
-    size = page_size_of(page_size)
-    after = decode_cursor(page_token, kind, ref.id)
     tenant = current_tenant()
     a, h = ActivityRow, HistoryRow
+    # One keyset over two tables: the same (time, id) sort, newest first, on each; the
+    # token is bound to this record.
+    pages = keyset(
+        [SortKey("time", a.timeline_at, True), SortKey("id", a.id, True)],
+        page_size,
+        page_token,
+        query=f"timeline|{kind.value}|{ref.id}",
+    )
+    in_history = replace(pages, keys=[SortKey("time", h.at, True), SortKey("id", h.id, True)])
     doings = select(a).where(
         a.tenant_id == tenant,
         a.record_kind == kind.value,
@@ -255,22 +208,20 @@ async def timeline(
     changes = select(h).where(
         h.tenant_id == tenant, h.record_kind == kind.value, h.record_id == ref.id
     )
-    if after is not None:
-        doings = doings.where(
-            or_(a.timeline_at < after.time, and_(a.timeline_at == after.time, a.id < after.id))
-        )
-        changes = changes.where(or_(h.at < after.time, and_(h.at == after.time, h.id < after.id)))
-    doings = doings.order_by(a.timeline_at.desc(), a.id.desc()).limit(size + 1)
-    changes = changes.order_by(h.at.desc(), h.id.desc()).limit(size + 1)
+    after_a, after_h = pages.where(), in_history.where()
+    if after_a is not None and after_h is not None:
+        doings = doings.where(after_a)
+        changes = changes.where(after_h)
+    doings = doings.order_by(*pages.order_by()).limit(pages.size + 1)
+    changes = changes.order_by(*in_history.order_by()).limit(pages.size + 1)
     async with deps.db.sessions() as session:
         await REPOSITORIES[kind](session).get(ref.id)  # NOT_FOUND for another tenant's too
         found_a = list((await session.scalars(doings)).all())
         found_h = list((await session.scalars(changes)).all())
-    entries, cursor = merge_newest_first(
+    merged = merge_newest_first(
         [
             [Entry(r.timeline_at, r.id, activity=r) for r in found_a],
             [Entry(r.at, r.id, change=r) for r in found_h],
-        ],
-        size,
-    )
-    return entries, encode_cursor(cursor, kind, ref.id) if cursor else ""
+        ]
+    )[: pages.size + 1]
+    return merged[: pages.size], pages.next_token([(e.time, e.id) for e in merged])
