@@ -400,7 +400,3 @@ async def search(
         found = (await session.execute(stmt)).all()
     token = pages.next_token([tuple(r[1:]) for r in found])
     return [r[0] for r in found[: pages.size]], token
-
-
-async def company_names(session: AsyncSession, rows: Sequence[ContactRow]) -> dict[str, str]:
-    return await Companies(session).names({r.company_id for r in rows if r.company_id})
