@@ -23,7 +23,14 @@ from svc_crm.app.common import Deps, actor_id, remember_change
 from svc_crm.app.masks import as_updated, changed_paths, touched
 from svc_crm.domain.deals import NAME_MAX as DEAL_NAME_MAX
 from svc_crm.domain.leads import MESSAGE_MAX, REASON_MAX, SOURCE_MAX, LeadState, require_can
-from svc_crm.domain.people import Person, check_owner, check_person, check_text, full_name
+from svc_crm.domain.people import (
+    Person,
+    check_owner,
+    check_person,
+    check_text,
+    full_name,
+    given_reason,
+)
 from svc_crm.domain.records import RecordType
 from svc_crm.store import (
     Companies,
@@ -189,10 +196,7 @@ async def qualify(deps: Deps, lead_id: str) -> LeadRow:
 
 
 async def disqualify(deps: Deps, lead_id: str, reason: str) -> LeadRow:
-    reason = reason.strip()
-    problems = check_text(reason, "reason", REASON_MAX, required=True)
-    if problems:
-        raise InvalidArgument(problems)
+    reason = given_reason(reason, REASON_MAX)
     now = deps.now()
     async with deps.db.transaction() as session:
         row = await Leads(session).get(lead_id, lock=True)

@@ -25,7 +25,7 @@ from svc_crm.domain.deals import (
     check_close_date,
     require_open,
 )
-from svc_crm.domain.people import check_owner, check_text
+from svc_crm.domain.people import check_owner, check_text, given_reason
 from svc_crm.domain.records import RecordType
 from svc_crm.store import (
     Companies,
@@ -306,10 +306,7 @@ async def win(deps: Deps, opportunity_id: str, amount: money_pb2.Money | None) -
 
 
 async def lose(deps: Deps, opportunity_id: str, reason: str) -> OpportunityRow:
-    reason = reason.strip()
-    problems = check_text(reason, "reason", REASON_MAX, required=True)
-    if problems:
-        raise InvalidArgument(problems)
+    reason = given_reason(reason, REASON_MAX)
     now = deps.now()
     async with deps.db.transaction() as session:
         row = await Opportunities(session).get(opportunity_id, lock=True)

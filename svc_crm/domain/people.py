@@ -13,7 +13,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from mesh.errors import FieldViolation
+from mesh.errors import FieldViolation, InvalidArgument
 from mesh.values import check_email, normalize_email
 
 NAME_MAX = 100
@@ -83,6 +83,16 @@ def check_text(
     if _CONTROL.search(value):
         return [FieldViolation(field, "must not contain control characters")]
     return []
+
+
+def given_reason(reason: str, limit: int, field: str = "reason") -> str:
+    """The trimmed reason (why a lead was disqualified, a deal lost), or
+    INVALID_ARGUMENT: it is required, short, and plain text."""
+    reason = reason.strip()
+    problems = check_text(reason, field, limit, required=True)
+    if problems:
+        raise InvalidArgument(problems)
+    return reason
 
 
 def check_owner(owner_id: str, field: str) -> list[FieldViolation]:
