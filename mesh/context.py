@@ -62,6 +62,16 @@ def current_request() -> RequestInfo | None:
     return _request.get()
 
 
+def actor_id(fallback: str) -> str:
+    """Who is acting: the caller's user or key id, else the acting service's name,
+    else `fallback` (the service itself)."""
+    principal = _principal.get()
+    if principal is not None:
+        return principal.subject
+    request = _request.get()
+    return request.acting_service if request and request.acting_service else fallback
+
+
 def set_principal(principal: Principal | None) -> None:
     _principal.set(principal)
 

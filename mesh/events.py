@@ -13,7 +13,7 @@ from google.protobuf import any_pb2, timestamp_pb2
 from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from erp.common.v1 import event_pb2
+from erp.common.v1 import event_pb2, options_pb2
 from mesh.context import current_principal, current_request, current_tenant
 from mesh.db import bulk_insert
 from mesh.ids import new_id
@@ -102,3 +102,32 @@ async def record_many(
         ],
     )
     session.info["wrote_events"] = True
+
+
+def event_type_of(payload: Message) -> str:
+    """The type a payload is published as, from its `(erp.common.v1.event_type)` option,
+    so a payload and its type can never disagree."""
+    event_type = payload.DESCRIPTOR.GetOptions().Extensions[options_pb2.event_type]
+    if not event_type:
+        raise TypeError(f"{payload.DESCRIPTOR.full_name} is not an event payload")
+    return str(event_type)
+
+
+async def publish_payloads(
+    session: AsyncSession,
+    tables: MeshTables,
+    source: str,
+    events: Sequence[tuple[Message, str]],
+) -> None:
+    """(payload, aggregate id) pairs of the caller's tenant into the outbox, in order,
+    in one statement."""
+    if not events:
+        return
+    tenant = current_tenant()
+    envelopes = [
+        make_envelope(
+            event_type_of(payload), payload, source=source, aggregate_id=aggregate, tenant_id=tenant
+        )
+        for payload, aggregate in events
+    ]
+    await record_many(session, tables, envelopes)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
 from typing import Any
 
 from google.protobuf import struct_pb2, timestamp_pb2
-from google.type import date_pb2
 
 from erp.common.v1 import money_pb2
 from erp.crm.v1 import crm_pb2 as pb
+from mesh.dates import from_date_message, to_date_message
 from mesh.errors import InvalidArgument
 from mesh.timestamps import to_timestamp
 from svc_crm.domain.activities import ActivityType
@@ -70,20 +69,8 @@ def record_type(value: int, field: str) -> RecordType:
     return RECORD_OF[value]  # type: ignore[index]
 
 
-def day(value: date | None) -> date_pb2.Date | None:
-    if value is None:
-        return None
-    return date_pb2.Date(year=value.year, month=value.month, day=value.day)
-
-
-def from_day(value: date_pb2.Date, field: str) -> date | None:
-    """A google.type.Date as a date; all zero is "not set"."""
-    if value.year == 0 and value.month == 0 and value.day == 0:
-        return None
-    try:
-        return date(value.year, value.month, value.day)
-    except ValueError:
-        raise InvalidArgument.one(field, "not a calendar date") from None
+day = to_date_message
+from_day = from_date_message
 
 
 def money(currency: str, amount_minor: int) -> money_pb2.Money:

@@ -11,9 +11,8 @@ from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from erp.billing.v1 import billing_pb2
-from erp.common.v1 import options_pb2
 from mesh.context import current_tenant
-from mesh.events import make_envelope, record_many
+from mesh.events import publish_payloads
 from mesh.ids import new_id
 from mesh.timestamps import to_timestamp
 from svc_crm.store import TABLES
@@ -22,33 +21,13 @@ SOURCE = "crm"
 CONTACTS_METRIC = "contacts"
 
 
-def event_type_of(payload: Message) -> str:
-    event_type = payload.DESCRIPTOR.GetOptions().Extensions[options_pb2.event_type]
-    if not event_type:
-        raise TypeError(f"{payload.DESCRIPTOR.full_name} is not an event payload")
-    return str(event_type)
-
-
 async def publish(session: AsyncSession, payload: Message, aggregate_id: str) -> None:
-    await publish_many(session, [(payload, aggregate_id)])
+    await publish_payloads(session, TABLES, SOURCE, [(payload, aggregate_id)])
 
 
 async def publish_many(session: AsyncSession, events: Sequence[tuple[Message, str]]) -> None:
     """Several events in one outbox statement, in order."""
-    if not events:
-        return
-    tenant = current_tenant()
-    envelopes = [
-        make_envelope(
-            event_type_of(payload),
-            payload,
-            source=SOURCE,
-            aggregate_id=aggregate_id,
-            tenant_id=tenant,
-        )
-        for payload, aggregate_id in events
-    ]
-    await record_many(session, TABLES, envelopes)
+    await publish_payloads(session, TABLES, SOURCE, events)
 
 
 async def report_contacts(session: AsyncSession, live_contacts: int, at: datetime) -> None:

@@ -11,7 +11,7 @@ from typing import TypeVar
 from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mesh.context import current_principal, current_request
+from mesh.context import actor_id as mesh_actor_id
 from mesh.db import Database
 from mesh.entitlements import EntitlementCache
 from mesh.idempotency import once
@@ -36,11 +36,7 @@ class Deps:
 
 def actor_id() -> str:
     """Who is acting: the caller's user or key id, else the acting service's name."""
-    principal = current_principal()
-    if principal is not None:
-        return principal.subject
-    request = current_request()
-    return request.acting_service if request and request.acting_service else "crm"
+    return mesh_actor_id("crm")
 
 
 async def replayable(

@@ -7,6 +7,7 @@ from datetime import date
 from enum import StrEnum
 from fractions import Fraction
 
+from mesh.currencies import CODES
 from mesh.errors import FailedPrecondition, FieldViolation
 from mesh.values import check_currency, round_half_up
 
@@ -14,11 +15,7 @@ NAME_MAX = 200
 REASON_MAX = 500
 AMOUNT_MAX = 10**15  # minor units; far beyond any deal, far inside int64
 # Codes the CRM accepts (ISO 4217, those in use); amounts are in each one's minor unit.
-CURRENCIES = frozenset(
-    "AED ARS AUD BGN BRL CAD CHF CLP CNY COP CZK DKK EGP EUR GBP HKD HUF IDR ILS INR ISK "
-    "JPY KES KRW KWD MAD MXN MYR NGN NOK NZD PEN PHP PKR PLN QAR RON RSD SAR SEK SGD THB "
-    "TRY TWD UAH USD VND ZAR".split()
-)
+CURRENCIES = CODES
 
 
 class DealStatus(StrEnum):
