@@ -30,7 +30,7 @@ def from_date_message(value: date_pb2.Date, field: str) -> date | None:
 
 
 def from_iso(text: str, field: str) -> date | None:
-    """"YYYY-MM-DD" as a date; "" is "not set"."""
+    """A "YYYY-MM-DD" text as a date; "" is "not set"."""
     if not text:
         return None
     found = _ISO_DATE.fullmatch(text)

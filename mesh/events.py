@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from google.protobuf import any_pb2, timestamp_pb2
 from google.protobuf.message import Message
+from sqlalchemy import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from erp.common.v1 import event_pb2, options_pb2
@@ -84,24 +86,45 @@ async def record_many(
     session: AsyncSession, tables: MeshTables, envelopes: Sequence[event_pb2.EventEnvelope]
 ) -> None:
     """Add several events in one statement (their order is kept)."""
-    now = datetime.now(UTC)
-    await bulk_insert(
-        session,
-        tables.outbox,
-        [
-            {
-                "event_id": e.event_id,
-                "event_type": e.event_type,
-                "subject": subject_for(e.event_type, e.tenant_id),
-                "tenant_id": e.tenant_id,
-                "aggregate_id": e.aggregate_id,
-                "envelope": e.SerializeToString(),
-                "created_at": now,
-            }
-            for e in envelopes
-        ],
-    )
+    await bulk_insert(session, tables.outbox, outbox_rows(envelopes))
     session.info["wrote_events"] = True
+
+
+def outbox_rows(envelopes: Sequence[event_pb2.EventEnvelope]) -> list[dict[str, Any]]:
+    now = datetime.now(UTC)
+    return [
+        {
+            "event_id": e.event_id,
+            "event_type": e.event_type,
+            "subject": subject_for(e.event_type, e.tenant_id),
+            "tenant_id": e.tenant_id,
+            "aggregate_id": e.aggregate_id,
+            "envelope": e.SerializeToString(),
+            "created_at": now,
+        }
+        for e in envelopes
+    ]
+
+
+def outbox_insert(
+    session: AsyncSession, tables: MeshTables, envelopes: Sequence[event_pb2.EventEnvelope]
+) -> Insert:
+    """The outbox INSERT of `envelopes`, as a statement the caller runs with others
+    (mesh.db.execute_together); the relay is woken when the transaction commits."""
+    session.info["wrote_events"] = True
+    return insert(tables.outbox).values(outbox_rows(envelopes))
+
+
+def envelopes_of(
+    source: str, events: Sequence[tuple[Message, str]]
+) -> list[event_pb2.EventEnvelope]:
+    tenant = current_tenant()
+    return [
+        make_envelope(
+            event_type_of(payload), payload, source=source, aggregate_id=aggregate, tenant_id=tenant
+        )
+        for payload, aggregate in events
+    ]
 
 
 def event_type_of(payload: Message) -> str:
@@ -123,11 +146,4 @@ async def publish_payloads(
     in one statement."""
     if not events:
         return
-    tenant = current_tenant()
-    envelopes = [
-        make_envelope(
-            event_type_of(payload), payload, source=source, aggregate_id=aggregate, tenant_id=tenant
-        )
-        for payload, aggregate in events
-    ]
-    await record_many(session, tables, envelopes)
+    await record_many(session, tables, envelopes_of(source, events))
