@@ -15,7 +15,7 @@ from pathlib import Path
 # Every business service the mesh knows, in start order. A name maps to the
 # package svc_<name>, the contract package erp.<name>.v1, the socket run/<name>.sock
 # and the SPIFFE id spiffe://erp.local/svc/<name>.
-SERVICES: tuple[str, ...] = ("auth", "billing", "crm")
+SERVICES: tuple[str, ...] = ("auth", "billing", "crm", "finance")
 TRUST_DOMAIN = "erp.local"
 DEFAULT_EDGE_PORT = 8080
 

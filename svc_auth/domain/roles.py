@@ -24,6 +24,7 @@ from mesh.permissions import covers, is_valid_pattern
 OWNER = "owner"
 ADMIN = "admin"
 MEMBER = "member"
+ACCOUNTANT = "accountant"
 VIEWER = "viewer"
 DEFAULT_INVITE_ROLES = (MEMBER,)
 
@@ -63,6 +64,19 @@ BUILTIN_ROLES: dict[str, BuiltinRole] = {
                 "crm.leads.write",
                 "crm.opportunities.write",
                 "crm.activities.write",
+            ),
+        ),
+        # The books: everything in finance, and the customers it invoices.
+        BuiltinRole(
+            ACCOUNTANT,
+            "Keeps the books",
+            (
+                "auth.self.*",
+                "auth.tenant.read",
+                "auth.users.read",
+                "billing.entitlements.read",
+                "crm.*.read",
+                "finance.*.*",
             ),
         ),
         # Read-only.

@@ -22,7 +22,7 @@ async def test_other_tenants_ids_are_not_found(auth: Auth) -> None:
         pb.InviteUserRequest(email=unique_email()), metadata=b_token
     )
     b_role = await auth.stub.CreateRole(
-        pb.CreateRoleRequest(name="accountant", permissions=["auth.users.read"]), metadata=b_token
+        pb.CreateRoleRequest(name="auditor", permissions=["auth.users.read"]), metadata=b_token
     )
     b_key = await auth.stub.CreateApiKey(
         pb.CreateApiKeyRequest(name="ci", permissions=["auth.users.read"]), metadata=b_token
@@ -66,4 +66,4 @@ async def test_other_tenants_ids_are_not_found(auth: Auth) -> None:
     users = await auth.stub.ListUsers(pb.ListUsersRequest(), metadata=a_token)
     assert [u.user_id for u in users.users] == [a.user.user_id]
     roles = await auth.stub.ListRoles(pb.ListRolesRequest(), metadata=a_token)
-    assert "accountant" not in [r.name for r in roles.roles]
+    assert "auditor" not in [r.name for r in roles.roles]

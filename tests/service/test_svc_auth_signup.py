@@ -37,7 +37,7 @@ async def test_signup_login_get_me(auth: Auth) -> None:
     roles = await auth.stub.ListRoles(
         pb.ListRolesRequest(), metadata=bearer(up.tokens.access_token)
     )
-    assert [r.name for r in roles.roles] == ["owner", "admin", "member", "viewer"]
+    assert [r.name for r in roles.roles] == ["owner", "admin", "member", "accountant", "viewer"]
     assert all(r.builtin for r in roles.roles)
 
 

@@ -10,7 +10,7 @@ from svc_auth.domain import roles as r
 
 
 def test_builtin_roles() -> None:
-    assert list(r.BUILTIN_ROLES) == ["owner", "admin", "member", "viewer"]
+    assert list(r.BUILTIN_ROLES) == ["owner", "admin", "member", "accountant", "viewer"]
     assert r.BUILTIN_ROLES["owner"].permissions == ("*",)
     assert r.BUILTIN_ROLES["admin"].permissions == ("*",)
     assert "auth.users.invite" not in r.BUILTIN_ROLES["member"].permissions
@@ -27,6 +27,12 @@ def test_builtin_roles() -> None:
     assert grants(member, "crm.contacts.write")
     assert grants(member, "crm.reports.read")
     assert not grants(member, "crm.settings.write")
+    # The books are the accountant's (and the owner's and admins'), not every member's.
+    assert not grants(member, "finance.invoices.read")
+    accountant = r.BUILTIN_ROLES["accountant"].permissions
+    assert grants(accountant, "finance.journal.post")
+    assert grants(accountant, "finance.reports.read")
+    assert not grants(accountant, "auth.users.invite")
     # Members see what the plan allows but cannot change it.
     assert "billing.subscription.read" in r.BUILTIN_ROLES["member"].permissions
     assert not any(
@@ -42,7 +48,7 @@ def test_effective_permissions() -> None:
 
 
 def test_role_definition() -> None:
-    assert r.check_role_definition("accountant", "", ["crm.*.read"]) == []
+    assert r.check_role_definition("auditor", "", ["crm.*.read"]) == []
     assert [v.field for v in r.check_role_definition("A", "", [])] == ["name"]
     assert [v.field for v in r.check_role_definition("x" * 41, "", [])] == ["name"]
     assert [v.field for v in r.check_role_definition("owner", "", [])] == ["name"]

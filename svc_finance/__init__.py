@@ -1,0 +1,1 @@
+"""svc_finance: the tenant's books: ledger, invoices, payments, reconciliation, statements."""

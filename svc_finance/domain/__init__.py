@@ -1,0 +1,1 @@
+"""svc_finance's rules, pure Python: no gRPC, no SQL."""
