@@ -3,13 +3,15 @@
 
 import sys
 
-from bench import crm, entitlements, events, mesh_bench
+from bench import crm, entitlements, events, finance, finance_reports, mesh_bench
 
 BENCHMARKS = {
     "mesh": mesh_bench.main,
     "events": events.main,
     "entitlements": entitlements.main,
     "crm": crm.main,
+    "finance": finance.main,
+    "finance-reports": finance_reports.main,
 }
 
 unknown = [name for name in sys.argv[1:] if name not in BENCHMARKS]
