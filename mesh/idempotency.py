@@ -3,7 +3,10 @@ the same transaction as the write and replayed for every retry with that key.
 
 The key is bound to the request: the same key with a different request is an
 error, not a silent replay. Two concurrent calls with one key cannot both write:
-the loser's transaction rolls back with ABORTED, and its retry gets the replay.
+in `once`, the second waits for the first (a transaction-scoped advisory lock on the
+key, on PostgreSQL; SQLite's writes take turns anyway) and gets its answer; where
+that cannot be (`replayed` and `remember` in separate transactions) the loser rolls
+back with ABORTED and its retry gets the replay.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from google.protobuf.message import Message
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -56,12 +59,29 @@ async def once(
 
     `keep` trims what is stored for replays (a secret shown once is not kept).
     """
+    await _wait_for_same_key(session, request)
     replay = await replayed(session, tables, request, response_type)
     if replay is not None:
         return replay
     response = await run()
     await remember(session, tables, request, keep(response) if keep else response)
     return response
+
+
+async def _wait_for_same_key(session: AsyncSession, request: Message) -> None:
+    """Hold the key until this transaction ends: a concurrent call with the same key
+    waits here, then finds the first call's answer instead of failing halfway (an
+    invoice it would pay already paid, say)."""
+    key = _key(request)
+    if not key:
+        return
+    connection = await session.connection()
+    if connection.dialect.name != "postgresql":
+        return
+    name = f"{current_tenant()}|{_method(request)}|{key}"
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))"), {"name": name}
+    )
 
 
 def _key(request: Message) -> str:

@@ -309,11 +309,15 @@ async def create_payment(
                     "allocations", f"take {applied}, more than the payment's {amount}"
                 )
             unallocated = amount - applied
-            company_unallocated = company_amount - sum(p.company for p in plans)
-            if plans and unallocated == 0:
-                # Rounding between currencies: the last allocation takes the remainder.
-                plans[-1].company += company_unallocated
-                company_unallocated = 0
+            # The credit left is valued on its own at the payment's rate; what rounding
+            # leaves between the parts goes to the last allocation (and so to the
+            # exchange difference), never to the credit: no line can turn negative.
+            company_unallocated = to_company(unallocated, currency, rate, ledger.company_currency)
+            remainder = company_amount - sum(p.company for p in plans) - company_unallocated
+            if plans:
+                plans[-1].company += remainder
+            else:
+                company_unallocated += remainder
             bank = await bank_account(session, request.bank_account_id)
             lines = [Line(bank.id, currency, amount, 0, company_amount, 0, rate, party["name"])]
             lines += await settlement_lines(session, ledger, plans)
