@@ -19,6 +19,7 @@ from auth_harness import (  # type: ignore[import-not-found]
 )
 from billing_harness import Billing, gate_auth_by, start_billing  # type: ignore[import-not-found]
 from crm_harness import Crm, start_crm  # type: ignore[import-not-found]
+from finance_harness import Finance, start_finance  # type: ignore[import-not-found]
 from pg_support import PostgresDatabases  # type: ignore[import-not-found]
 from processes import start_until_ready, stop  # type: ignore[import-not-found]
 
@@ -82,6 +83,16 @@ async def billing(auth: Auth, databases: DatabaseFactory) -> AsyncIterator[Billi
 async def crm(auth: Auth, databases: DatabaseFactory) -> AsyncIterator[Crm]:
     """svc_crm beside the backend's svc_auth (plans not checked unless a test gates it)."""
     running = await start_crm(auth, databases.make(auth.backend, "crm"))
+    try:
+        yield running
+    finally:
+        await running.close()
+
+
+@pytest.fixture(scope="session")
+async def finance(auth: Auth, databases: DatabaseFactory) -> AsyncIterator[Finance]:
+    """svc_finance beside the backend's svc_auth; company currency EUR by default."""
+    running = await start_finance(auth, databases.make(auth.backend, "finance"))
     try:
         yield running
     finally:
