@@ -39,7 +39,7 @@ from svc_finance.app.ledger import (
 )
 from svc_finance.domain import invoices as rules
 from svc_finance.domain.chart import Role
-from svc_finance.domain.fx import to_company
+from svc_finance.domain.fx import ONE, to_company
 from svc_finance.domain.invoices import Kind, State
 from svc_finance.domain.ledger import Line, Source, check_balanced
 from svc_finance.events import SOURCE
@@ -153,21 +153,26 @@ def posting_lines(
 ) -> list[Line]:
     """Receivable (payable) for the total against income (expense) per account and
     tax; in the company currency each side is converted once, and the receivable
-    takes their sum, so the entry balances exactly."""
+    takes their sum, so the entry balances exactly. Tax is owed to (or claimed from)
+    the tax office in the company currency, so its line is in that currency at the
+    invoice's rate, and revaluation leaves it alone."""
     default = with_role(roles, Role.SALES if kind is Kind.INVOICE else Role.PURCHASES)
     nets: dict[str, int] = {}
     for values in row.lines:
         account = values["account_id"] or default.id
         nets[account] = nets.get(account, 0) + values["net_minor"]
-    tax_role = Role.TAX_PAYABLE if kind is Kind.INVOICE else Role.TAX_RECEIVABLE
-    parts = [(account, amount, "") for account, amount in nets.items() if amount]
-    if row.tax_minor:
-        parts.append((with_role(roles, tax_role).id, row.tax_minor, "Tax"))
     cur = row.currency
     revenue = [
-        Line(a, cur, 0, amount, 0, to_company(amount, cur, rate, company), rate, text)
-        for a, amount, text in parts
+        Line(a, cur, 0, amount, 0, to_company(amount, cur, rate, company), rate, "")
+        for a, amount in nets.items()
+        if amount
     ]
+    if row.tax_minor:
+        tax_account = with_role(
+            roles, Role.TAX_PAYABLE if kind is Kind.INVOICE else Role.TAX_RECEIVABLE
+        )
+        tax = to_company(row.tax_minor, cur, rate, company)
+        revenue.append(Line(tax_account.id, company, 0, tax, 0, tax, ONE, "Tax"))
     counter = with_role(roles, Role.RECEIVABLE if kind is Kind.INVOICE else Role.PAYABLE)
     company_total = sum(line.company_credit_minor for line in revenue)
     lines = [
