@@ -151,10 +151,19 @@ class _Builder:
             if field.type == FDP.TYPE_MESSAGE and nested not in _WELL_KNOWN:
                 found += self.query_parameters(nested, skip, f"{name}.")
                 continue
+            query_name = f"{prefix}{_query_name(field)}"
             found.append(
-                {"name": name, "in": "query", "required": False, "schema": self.field(field)}
+                {"name": query_name, "in": "query", "required": False, "schema": self.field(field)}
             )
         return found
+
+
+def _query_name(field: FDP) -> str:
+    """A field's name in a query string: its json_name when the contract chose one
+    (`from` for from_date: the edge accepts both), else its proto name."""
+    head, *rest = field.name.split("_")
+    default = head + "".join(part.capitalize() for part in rest)
+    return field.json_name if field.json_name and field.json_name != default else field.name
 
 
 def _described(schema: Json, comment: str | None) -> Json:

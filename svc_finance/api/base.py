@@ -19,11 +19,23 @@ class ApiBase:
         self.deps = deps
 
 
-def paths_of(mask: FieldMask, message: Message, allowed: Sequence[str]) -> list[str]:
-    """The mask's paths; without a mask, every allowed field `message` sets."""
+def paths_of(
+    mask: FieldMask, message: Message, allowed: Sequence[str], expand: Sequence[str] = ()
+) -> list[str]:
+    """The mask's paths; without a mask, every allowed field `message` sets, and for
+    the message fields named in `expand`, each of their fields that is set (so a
+    body naming one rule changes that rule, not the others)."""
     if mask.paths:
         return list(dict.fromkeys(mask.paths))
-    paths = [name for name in allowed if _is_set(message, name)]
+    paths = []
+    for name in allowed:
+        if not _is_set(message, name):
+            continue
+        if name in expand:
+            inner = getattr(message, name)
+            paths += [f"{name}.{f.name}" for f, _ in inner.ListFields()]
+        else:
+            paths.append(name)
     if not paths:
         raise InvalidArgument.one("update_mask", "nothing to change")
     return paths

@@ -29,6 +29,7 @@ class LedgerApi(ApiBase):
             request.update_mask,
             request.settings,
             ("company_currency", "fiscal_year_start_month", "reconciliation_rules"),
+            expand=("reconciliation_rules",),
         )
         found = await settings.update_settings(self.deps, request.settings, paths)
         return api.UpdateFinanceSettingsResponse(settings=found)
@@ -119,8 +120,8 @@ class LedgerApi(ApiBase):
     async def ListJournalEntries(  # noqa: N802
         self, request: api.ListJournalEntriesRequest, context: Ctx
     ) -> api.ListJournalEntriesResponse:
-        first = from_iso(request.from_date, "from")
-        last = from_iso(request.to_date, "to")
+        first = from_iso(request.from_date, "from_date")
+        last = from_iso(request.to_date, "to_date")
         source = (
             convert.enum_in(convert.SOURCE_OF, request.source, "source", "a known entry source")
             if request.source

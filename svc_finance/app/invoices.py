@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from google.protobuf.field_mask_pb2 import FieldMask
 from google.type import date_pb2
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -257,25 +258,21 @@ async def list_invoices(
 
 
 async def update_invoice(deps: Deps, given: pb.Invoice, paths: Sequence[str]) -> InvoiceRow:
-    tops = {p.split(".", 1)[0] for p in paths}
-    unknown = sorted(tops - set(EDITABLE))
-    if unknown:
-        raise InvalidArgument.one("update_mask", f"cannot change {', '.join(unknown)}")
+    """AIP-134: a path names a field to replace (a message field as a whole, or one
+    of the party's fields: `party.email`); the rest of the draft stays."""
+    mask = FieldMask(paths=list(paths))
+    for path in paths:
+        top, _, sub = path.partition(".")
+        if top not in EDITABLE or (sub and top != "party"):
+            raise InvalidArgument.one("update_mask", f'"{path}" cannot be changed')
+    if not mask.IsValidForDescriptor(pb.Invoice.DESCRIPTOR):
+        raise InvalidArgument.one("update_mask", "names a field an invoice does not have")
     async with deps.db.transaction() as session:
         row = await Invoices(session).get(given.id, lock=True)
         rules.require_draft(State(row.state), "changed")
         ledger = await books(session, deps)
-        current = convert.invoice(row)
-        merged = pb.Invoice()
-        merged.CopyFrom(current)
-        for name in tops:
-            if name == "lines":
-                del merged.lines[:]
-                merged.lines.extend(given.lines)
-            elif name in ("party", "issue_date", "due_date"):
-                getattr(merged, name).CopyFrom(getattr(given, name))
-            else:
-                setattr(merged, name, getattr(given, name))
+        merged = convert.invoice(row)
+        mask.MergeMessage(given, merged, replace_message_field=True, replace_repeated_field=True)
         draft = draft_of(
             deps,
             ledger.company_currency,
