@@ -433,11 +433,14 @@ class JournalLine(_message.Message):
     """
     @_builtins.property
     def debit(self) -> _money_pb2.Money:
-        """Debit amount in the line's currency (positive)."""
+        """Debit amount in the line's currency (positive). Output lines that only
+        restate the company amount (revaluation) show zero here and the amount in
+        `company_debit_minor`.
+        """
 
     @_builtins.property
     def credit(self) -> _money_pb2.Money:
-        """Credit amount in the line's currency (positive)."""
+        """Credit amount in the line's currency (positive; zero on such output lines)."""
 
     def __init__(
         self,
