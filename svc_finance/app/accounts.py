@@ -61,7 +61,7 @@ async def create_account(
     async with deps.db.transaction() as session:
 
         async def run() -> api.CreateAccountResponse:
-            await books(session, deps)
+            await books(session, deps, lock=True)  # codes are checked and taken in turn
             accounts = Accounts(session)
             kind = await parent_type(accounts, request.parent_id, of_type)
             await require_free_code(accounts, code)
@@ -127,6 +127,7 @@ async def update_account(
         raise InvalidArgument.one("update_mask", f"cannot change {', '.join(unknown)}")
     given = values.account
     async with deps.db.transaction() as session:
+        await books(session, deps, lock=True)  # codes are checked and taken in turn
         accounts = Accounts(session)
         row = await accounts.get(given.id, lock=True)
         code = given.code.strip() if "code" in paths else row.code

@@ -218,7 +218,8 @@ async def reverse(
     memo: str,
     deps: Deps,
 ) -> Posted:
-    """Post the mirror image of `original` (same company amounts, sides swapped)."""
+    """Post the mirror image of `original` (same company amounts, sides swapped).
+    Its accounts are the original's, archived or not: history can always be undone."""
     mirrored = [line_of(line).mirrored() for line in lines]
     posting = Posting(
         day,
@@ -227,6 +228,7 @@ async def reverse(
         mirrored,
         source_id=original.source_id,
         reverses_id=original.id,
+        accounts_checked=True,
     )
     return await post(session, ledger, posting, deps.now())
 

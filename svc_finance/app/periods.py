@@ -154,8 +154,13 @@ async def close_year(
                     line for line in lines if line.company_debit_minor or line.company_credit_minor
                 ]
                 if len(lines) >= 2:
+                    # The ledger's own balances: archived accounts are closed too.
                     posting = Posting(
-                        last, f"Year-end close {request.year}", Source.YEAR_END_CLOSE, lines
+                        last,
+                        f"Year-end close {request.year}",
+                        Source.YEAR_END_CLOSE,
+                        lines,
+                        accounts_checked=True,
                     )
                     closing = await post(
                         session, ledger, posting, deps.now(), into_closed_period=True

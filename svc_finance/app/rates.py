@@ -77,7 +77,7 @@ def check_rates(given: Sequence[pb.ExchangeRate], company_currency: str) -> list
 
 async def set_rates(deps: Deps, given: Sequence[pb.ExchangeRate]) -> int:
     async with deps.db.transaction() as session:
-        ledger = await books(session, deps)
+        ledger = await books(session, deps, lock=True)  # racing writers of a date take turns
         rates = check_rates(given, ledger.company_currency)
         repo = Rates(session)
         stmt = repo.scoped().where(RateRow.currency.in_({r.currency for r in rates}))
