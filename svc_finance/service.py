@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from erp.finance.v1 import finance_service_pb2_grpc
+from erp.finance.v1 import finance_pb2, finance_service_pb2_grpc
 from mesh.batching import Batcher, Item
 from mesh.db import Database
 from mesh.jwks_client import remote_jwks
@@ -20,7 +20,7 @@ from svc_finance.app import invoice_posting
 from svc_finance.app.common import Deps
 from svc_finance.config import FinanceConfig
 from svc_finance.consumers import consumers
-from svc_finance.store import TABLES, Base, InvoiceRow
+from svc_finance.store import TABLES, Base
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -64,8 +64,8 @@ def deps_for(db: Database, config: FinanceConfig) -> Deps:
     """The use cases' dependencies, with the batcher that posts invoices."""
 
     def post_batch(
-        session: AsyncSession, items: Sequence[Item[str, InvoiceRow]]
-    ) -> Coroutine[Any, Any, list[InvoiceRow | Exception]]:
+        session: AsyncSession, items: Sequence[Item[str, finance_pb2.Invoice]]
+    ) -> Coroutine[Any, Any, list[finance_pb2.Invoice | Exception]]:
         return invoice_posting.post_batch(session, deps, items)
 
     deps = Deps(db=db, config=config, invoice_posting=Batcher(db, post_batch))

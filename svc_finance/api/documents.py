@@ -63,8 +63,8 @@ class DocumentsApi(ApiBase):
     async def PostInvoice(  # noqa: N802
         self, request: api.PostInvoiceRequest, context: Ctx
     ) -> api.PostInvoiceResponse:
-        row = await invoice_posting.post_invoice(self.deps, required(request.id, "id"))
-        return api.PostInvoiceResponse(invoice=convert.invoice(row))
+        posted = await invoice_posting.post_invoice(self.deps, required(request.id, "id"))
+        return api.PostInvoiceResponse(invoice=posted)
 
     async def CancelInvoice(  # noqa: N802
         self, request: api.CancelInvoiceRequest, context: Ctx

@@ -11,12 +11,13 @@ from typing import TypeVar
 from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from erp.finance.v1 import finance_pb2 as pb
 from mesh.batching import Batcher
 from mesh.context import actor_id as mesh_actor_id
 from mesh.db import Database
 from mesh.idempotency import once
 from svc_finance.config import FinanceConfig
-from svc_finance.store import TABLES, InvoiceRow
+from svc_finance.store import TABLES
 
 R = TypeVar("R", bound=Message)
 
@@ -27,7 +28,7 @@ class Deps:
     config: FinanceConfig
     # Invoice postings of one tenant share transactions (one lock of its books per
     # batch): app.invoice_posting.
-    invoice_posting: Batcher[str, InvoiceRow]
+    invoice_posting: Batcher[str, pb.Invoice]
 
     def now(self) -> datetime:
         return self.config.clock()

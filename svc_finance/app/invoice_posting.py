@@ -60,17 +60,18 @@ _POSTED = (
 )
 
 
-async def post_invoice(deps: Deps, invoice_id: str) -> InvoiceRow:
+async def post_invoice(deps: Deps, invoice_id: str) -> pb.Invoice:
+    """The invoice as posted (or as it was, when posted already)."""
     return await deps.invoice_posting.run(current_tenant(), invoice_id)
 
 
 async def post_batch(
-    session: AsyncSession, deps: Deps, items: Sequence[Item[str, InvoiceRow]]
-) -> list[InvoiceRow | Exception]:
+    session: AsyncSession, deps: Deps, items: Sequence[Item[str, pb.Invoice]]
+) -> list[pb.Invoice | Exception]:
     rows = await Invoices(session).lock_many(sorted({item.value for item in items}))
     ledger = await books(session, deps, lock=True)
     now = deps.now()
-    answers: list[InvoiceRow | Exception] = []
+    answers: list[pb.Invoice | Exception] = []
     chained: list[Chained] = []
     envelopes: list[event_pb2.EventEnvelope] = []
     posted: list[dict[str, object]] = []
@@ -84,9 +85,9 @@ async def post_batch(
         except DomainError as error:  # this invoice's own problem; the others go on
             answers.append(error)
             continue
-        answers.append(row)
         if checked is None:
-            continue  # posted already: posting is idempotent
+            answers.append(convert.invoice(row))  # posted already: posting is idempotent
+            continue
         lines, rate = checked
         kind = Kind(row.kind)
         year = row.issue_date.year
@@ -105,7 +106,9 @@ async def post_batch(
         }
         for name, value in changes.items():  # the row as written below
             set_committed_value(row, name, value)
-        events = [entry.event(), (pb.InvoicePosted(invoice=convert.invoice(row)), row.id)]
+        message = convert.invoice(row)
+        answers.append(message)  # the caller's answer is the event's invoice
+        events = [entry.event(), (pb.InvoicePosted(invoice=message), row.id)]
         envelopes += item.context.run(envelopes_of, SOURCE, events)
         chained.append(entry)
         posted.append(
