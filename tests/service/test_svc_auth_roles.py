@@ -32,7 +32,7 @@ async def test_custom_role_lifecycle(auth: Auth) -> None:
     names = [
         r.name for r in (await auth.stub.ListRoles(pb.ListRolesRequest(), metadata=token)).roles
     ]
-    assert names == ["owner", "admin", "member", "viewer", "auditor"]
+    assert names == ["owner", "admin", "member", "accountant", "viewer", "auditor"]
 
     invited = await auth.stub.InviteUser(
         pb.InviteUserRequest(email=unique_email(), roles=["auditor"]), metadata=token
