@@ -12,12 +12,12 @@ from typing import Any
 
 from google.protobuf import any_pb2, timestamp_pb2
 from google.protobuf.message import Message
-from sqlalchemy import Insert, insert
+from sqlalchemy import Insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from erp.common.v1 import event_pb2, options_pb2
 from mesh.context import current_principal, current_request, current_tenant
-from mesh.db import bulk_insert
+from mesh.db import bulk_insert, insert_rows
 from mesh.ids import new_id
 from mesh.tables import MeshTables
 from mesh.tracing import current_traceparent
@@ -112,7 +112,7 @@ def outbox_insert(
     """The outbox INSERT of `envelopes`, as a statement the caller runs with others
     (mesh.db.execute_together); the relay is woken when the transaction commits."""
     session.info["wrote_events"] = True
-    return insert(tables.outbox).values(outbox_rows(envelopes))
+    return insert_rows(session, tables.outbox, outbox_rows(envelopes))
 
 
 def envelopes_of(

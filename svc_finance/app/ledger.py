@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from google.protobuf.message import Message
-from sqlalchemy import Update, event, insert, select, update
+from sqlalchemy import Update, event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -20,7 +20,7 @@ from sqlalchemy.sql.dml import UpdateBase
 
 from erp.common.v1 import event_pb2
 from erp.finance.v1 import finance_pb2 as pb
-from mesh.db import execute_together
+from mesh.db import execute_together, insert_rows
 from mesh.errors import FailedPrecondition, FieldViolation, InvalidArgument
 from mesh.events import envelopes_of, outbox_insert
 from mesh.ids import new_id
@@ -181,8 +181,8 @@ async def write(
     }
     accounts = {str(line["account_id"]) for c in chained for line in c.lines}
     statements: list[UpdateBase] = [
-        insert(ENTRY_TABLE).values([c.entry for c in chained]),
-        insert(LINE_TABLE).values([line for c in chained for line in c.lines]),
+        insert_rows(session, ENTRY_TABLE, [c.entry for c in chained]),
+        insert_rows(session, LINE_TABLE, [line for c in chained for line in c.lines]),
         outbox_insert(session, TABLES, envelopes),
         update(BOOKS_TABLE).where(BOOKS_TABLE.c.tenant_id == books.tenant_id).values(head),
     ]
