@@ -108,6 +108,8 @@ BOOKS_COLUMNS = (
     "match_auto_confirm",
     "chain_seq",
     "chain_head",
+    "counters",
+    "periods_version",
     "created_at",
 )
 Row = tuple[Any, ...]
@@ -307,7 +309,7 @@ def load(url: str, backend: str) -> tuple[list[Ledger], float]:
             write(
                 "fin_books",
                 BOOKS_COLUMNS,
-                [(ledger.tenant, CURRENCY, 1, 3, True, False, 0, "0" * 64, TODAY)],
+                [(ledger.tenant, CURRENCY, 1, 3, True, False, 0, "0" * 64, "{}", 0, TODAY)],
             )
             write("fin_accounts", ACCOUNT_COLUMNS, _account_rows(ledger))
             for entries, chunk in generate(ledger, lines, rng):
