@@ -109,7 +109,6 @@ BOOKS_COLUMNS = (
     "chain_seq",
     "chain_head",
     "counters",
-    "periods_version",
     "created_at",
 )
 Row = tuple[Any, ...]
@@ -309,7 +308,7 @@ def load(url: str, backend: str) -> tuple[list[Ledger], float]:
             write(
                 "fin_books",
                 BOOKS_COLUMNS,
-                [(ledger.tenant, CURRENCY, 1, 3, True, False, 0, "0" * 64, "{}", 0, TODAY)],
+                [(ledger.tenant, CURRENCY, 1, 3, True, False, 0, "0" * 64, "{}", TODAY)],
             )
             write("fin_accounts", ACCOUNT_COLUMNS, _account_rows(ledger))
             for entries, chunk in generate(ledger, lines, rng):

@@ -64,9 +64,6 @@ class BooksRow(TenantOwned, Base):
     # on this row, which postings lock anyway, so numbers cost no lock of their own
     # and have no gaps (they move only with the posting that uses them).
     counters: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
-    # Moves whenever a period is closed or reopened: a posting that checked its
-    # period before taking the lock needs no second look if this did not move.
-    periods_version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
@@ -336,14 +333,6 @@ class Periods(TenantRepository[PeriodRow]):
     async def all_closed(self) -> set[str]:
         stmt = select(PeriodRow.month).where(
             PeriodRow.tenant_id == self.tenant_id, PeriodRow.closed.is_(True)
-        )
-        return set(await self.session.scalars(stmt))
-
-    async def closed_months(self, months: list[str]) -> set[str]:
-        stmt = select(PeriodRow.month).where(
-            PeriodRow.tenant_id == self.tenant_id,
-            PeriodRow.month.in_(months),
-            PeriodRow.closed.is_(True),
         )
         return set(await self.session.scalars(stmt))
 

@@ -45,7 +45,6 @@ async def seed(session: AsyncSession, deps: Deps) -> bool:
                     chain_seq=0,
                     chain_head=GENESIS,
                     counters={},
-                    periods_version=0,
                     created_at=now,
                 )
             )
@@ -76,12 +75,7 @@ async def seed(session: AsyncSession, deps: Deps) -> bool:
 async def account_for(session: AsyncSession, role: Role) -> AccountRow:
     """The account postings use for `role`; FAILED_PRECONDITION when the tenant's
     chart has none (roles cannot be archived, so this means a broken chart)."""
-    found = await Accounts(session).by_role(role.value)
-    if found is None:
-        raise FailedPrecondition(
-            f"the chart of accounts has no {role.value} account", reason="ACCOUNT_ROLE_MISSING"
-        )
-    return found
+    return with_role(await roles_cached(session), role)
 
 
 async def role_accounts(session: AsyncSession) -> dict[Role, AccountRow]:

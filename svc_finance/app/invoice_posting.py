@@ -33,7 +33,7 @@ from svc_finance.app.ledger import (
     Posting,
     chain,
     rate_on,
-    require_open_cached,
+    require_open,
     take_number,
     write,
 )
@@ -141,7 +141,7 @@ async def checked_lines(
         raise FailedPrecondition("nothing to post: the total is zero", reason="EMPTY_INVOICE")
     kind = Kind(row.kind)
     await check_line_accounts(session, kind, [line_input(v) for v in row.lines])
-    await require_open_cached(session, row.issue_date)
+    await require_open(session, row.issue_date)
     key = (row.currency, row.issue_date)
     if key not in rates:
         rates[key] = await rate_on(session, ledger, row.currency, row.issue_date, "currency_code")

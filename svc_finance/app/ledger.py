@@ -57,9 +57,6 @@ class Posting:
     entry_id: str = field(default_factory=new_id)
     # Accounts already checked by the caller (roles, or lines it validated).
     accounts_checked: bool = False
-    # The books' periods_version when the caller found the period open (before
-    # taking the lock); None: check under the lock.
-    open_as_of: int | None = None
 
 
 @dataclass(frozen=True)
@@ -88,7 +85,7 @@ async def post(
     check_balanced(posting.lines, lines_field)
     if not posting.accounts_checked:
         await check_accounts(session, posting.lines, lines_field)
-    if not into_closed_period and posting.open_as_of != books.periods_version:
+    if not into_closed_period:
         await require_open(session, posting.date)
     chained = chain(books, posting, at, actor_id())
     envelopes = envelopes_of(SOURCE, [chained.event(), *events])
@@ -233,22 +230,13 @@ def _forget_pending(session: Session) -> None:
     session.info.pop(_PENDING_USED, None)
 
 
-async def require_open(session: AsyncSession, day: date) -> None:
-    month = month_of(day)
-    if await Periods(session).closed_months([month]):
-        raise FailedPrecondition(
-            f"period {month} is closed; posting into it is not allowed",
-            reason="PERIOD_CLOSED",
-            metadata={"period": month},
-        )
-
-
 _CLOSED = "finance.closed_months"
 
 
-async def require_open_cached(session: AsyncSession, day: date) -> None:
-    """`require_open` for a transaction that holds the books lock, under which no
-    period can close or reopen: the closed months are read once per transaction."""
+async def require_open(session: AsyncSession, day: date) -> None:
+    """FAILED_PRECONDITION unless `day`'s month is open. For transactions that hold
+    the books lock, under which no period closes or reopens: the closed months are
+    read once per transaction."""
     closed: set[str] | None = session.info.get(_CLOSED)
     if closed is None:
         closed = session.info[_CLOSED] = await Periods(session).all_closed()

@@ -29,7 +29,6 @@ from svc_finance.domain.periods import (
 )
 from svc_finance.store import (
     AccountRow,
-    BooksRow,
     FiscalYearRow,
     FiscalYears,
     LineRow,
@@ -89,7 +88,6 @@ async def close_period(deps: Deps, period_id: str) -> pb.Period:
     async with deps.db.transaction() as session:
         ledger = await books(session, deps, lock=True)  # waits for postings in flight
         row = await mark_closed(session, f"{year:04d}-{month:02d}", deps)
-        periods_changed(ledger)
         return period_message(year, month, row, ledger.fiscal_year_start_month)
 
 
@@ -102,11 +100,6 @@ async def mark_closed(session: AsyncSession, month: str, deps: Deps) -> PeriodRo
     if not row.closed:
         row.closed, row.closed_at, row.closed_by = True, deps.now(), actor_id()
     return row
-
-
-def periods_changed(ledger: BooksRow) -> None:
-    """Postings that found their period open before locking look again."""
-    ledger.periods_version += 1
 
 
 async def reopen_period(deps: Deps, period_id: str) -> pb.Period:
@@ -123,7 +116,6 @@ async def reopen_period(deps: Deps, period_id: str) -> pb.Period:
         row = await Periods(session).of_month(f"{year:04d}-{month:02d}", lock=True)
         if row is not None:
             row.closed, row.closed_at, row.closed_by = False, None, ""
-            periods_changed(ledger)
         return period_message(year, month, row, start)
 
 
@@ -167,7 +159,6 @@ async def close_year(
                     )
             for y, m in year_months(request.year, start):
                 await mark_closed(session, f"{y:04d}-{m:02d}", deps)
-            periods_changed(ledger)
             row = FiscalYearRow(
                 id=new_id(),
                 tenant_id=ledger.tenant_id,

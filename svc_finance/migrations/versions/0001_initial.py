@@ -5,7 +5,7 @@ PostgreSQL from empty.
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 10:23:30.794376
+Create Date: 2026-11-27 11:38:01.032724
 """
 
 from collections.abc import Sequence
@@ -52,7 +52,6 @@ def upgrade() -> None:
     sa.Column('chain_seq', sa.BigInteger(), nullable=False),
     sa.Column('chain_head', sa.String(length=64), nullable=False),
     sa.Column('counters', sa.JSON(), nullable=False),
-    sa.Column('periods_version', sa.Integer(), nullable=False),
     sa.Column('created_at', mesh.db.UtcDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('tenant_id')
     )
