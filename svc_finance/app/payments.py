@@ -9,7 +9,7 @@ exchange gain or loss. Outgoing payments are the mirror image."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from sqlalchemy import select
@@ -213,25 +213,12 @@ async def exchange_accounts(session: AsyncSession, lines: list[Line]) -> list[Li
     for line in lines:
         if line.account_id == "":
             role = Role.FX_LOSS if line.company_debit_minor else Role.FX_GAIN
-            account = await account_for(session, role)
-            line = Line(account.id, *_rest(line))
+            line = replace(line, account_id=(await account_for(session, role)).id)
         out.append(line)
     return out
 
 
-def _rest(line: Line) -> tuple[str, int, int, int, int, str, str]:
-    return (
-        line.currency,
-        line.debit_minor,
-        line.credit_minor,
-        line.company_debit_minor,
-        line.company_credit_minor,
-        line.rate,
-        line.description,
-    )
-
-
-def settle(plans: Sequence[Settlement], now_paid: dict[str, int]) -> list[InvoiceRow]:
+def settle(plans: Sequence[Settlement]) -> list[InvoiceRow]:
     """Apply the plans to their invoices; the ones now fully paid."""
     paid = []
     for p in plans:
@@ -240,7 +227,6 @@ def settle(plans: Sequence[Settlement], now_paid: dict[str, int]) -> list[Invoic
         invoice.company_settled_minor += p.settled
         state = state_after_payment(invoice.total_minor, invoice.paid_minor)
         invoice.state = state.value
-        now_paid[invoice.id] = invoice.paid_minor
         if state is State.PAID:
             paid.append(invoice)
     return paid
@@ -342,7 +328,7 @@ async def create_payment(
                 Posting(when, memo, Source.PAYMENT, lines, source_id=payment_id),
                 deps.now(),
             )
-            paid_now = settle(plans, {})
+            paid_now = settle(plans)
             row = PaymentRow(
                 id=payment_id,
                 tenant_id=ledger.tenant_id,
@@ -424,7 +410,7 @@ async def allocate_payment(
                 Posting(when, memo, Source.PAYMENT, lines, source_id=row.id),
                 deps.now(),
             )
-            paid_now = settle(plans, {})
+            paid_now = settle(plans)
             row.unallocated_minor -= applied
             row.company_unallocated_minor -= taken
             row.allocations = [*row.allocations, *allocation_values(plans, posted.entry.id)]
