@@ -66,9 +66,11 @@ class UtcDateTime(TypeDecorator[Any]):
     def process_result_value(self, value: Any, dialect: Any) -> Any:
         from datetime import UTC
 
-        if value is not None and value.tzinfo is None:  # SQLite drops the zone
+        if value is None:
+            return None
+        if value.tzinfo is None:  # SQLite drops the zone
             return value.replace(tzinfo=UTC)
-        return value
+        return value.astimezone(UTC)  # PostgreSQL answers in the session's time zone
 
 
 class TenantOwned:
@@ -166,6 +168,16 @@ class Database:
             self._point_reader.close()
         if self._reader is not None:
             self._reader.dispose()
+
+
+# SQLSTATEs of a transaction that lost to a concurrent one: serialization failure,
+# deadlock. Nothing of it was written; running it again succeeds.
+CONFLICT_STATES = frozenset({"40001", "40P01"})
+
+
+def is_conflict(error: BaseException) -> bool:
+    original = getattr(error, "orig", None)
+    return getattr(original, "sqlstate", None) in CONFLICT_STATES
 
 
 def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> Insert:

@@ -88,6 +88,8 @@ def _key(request: Message) -> str:
     key = str(getattr(request, KEY_FIELD, ""))
     if len(key) > MAX_KEY_LENGTH:
         raise InvalidArgument.one(KEY_FIELD, f"at most {MAX_KEY_LENGTH} characters")
+    if not key.isprintable():
+        raise InvalidArgument.one(KEY_FIELD, "printable characters only")
     return key
 
 

@@ -23,9 +23,11 @@ from grpc.aio import ServicerContext
 from mesh import contracts, metrics
 from mesh.config import TRUST_DOMAIN
 from mesh.context import Principal, RequestInfo, set_principal, set_request
+from mesh.db import is_conflict
 from mesh.entitlements import EntitlementCache, Snapshot, set_current
 from mesh.errors import (
     STATUS_DETAILS_KEY,
+    Aborted,
     DomainError,
     FailedPrecondition,
     PermissionDenied,
@@ -139,7 +141,16 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 await _abort(context, error.code, error.message, error.details())
             except (asyncio.CancelledError, grpc.aio.AbortError):
                 raise
-            except Exception:
+            except Exception as error:
+                if is_conflict(error):
+                    # A deadlock or serialization failure between concurrent requests:
+                    # nothing was written, and the same request again will succeed.
+                    code = grpc.StatusCode.ABORTED
+                    conflict = Aborted(
+                        "the request collided with a concurrent one; retry it", reason="CONFLICT"
+                    )
+                    await _abort(context, code, conflict.message, conflict.details())
+                    return None
                 code = grpc.StatusCode.INTERNAL
                 metrics.RPC_ERRORS.labels(method).inc()
                 log.exception("unexpected error")  # the context stamps the correlation id
