@@ -163,6 +163,7 @@ async def has_children(session: AsyncSession, account_id: str) -> bool:
 
 async def archive_account(deps: Deps, account_id: str) -> AccountRow:
     async with deps.db.transaction() as session:
+        await books(session, deps, lock=True)  # no posting is halfway onto it meanwhile
         row = await Accounts(session).get(account_id, lock=True)
         if row.role:
             raise FailedPrecondition(

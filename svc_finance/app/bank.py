@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, select, update
@@ -145,8 +145,8 @@ async def _open_payments(
             PaymentRow.bank_account_id == bank_account_id,
             PaymentRow.currency == currency,
             PaymentRow.reconciled.is_(False),
-            PaymentRow.date >= min(i.date for i in items) - slack,
-            PaymentRow.date <= max(i.date for i in items) + slack,
+            PaymentRow.date >= clamped(min(i.date for i in items), -slack),
+            PaymentRow.date <= clamped(max(i.date for i in items), slack),
         )
         .order_by(PaymentRow.date, PaymentRow.id)
         .with_for_update()
@@ -320,3 +320,12 @@ async def unmatch_line(deps: Deps, line_id: str) -> StatementLineRow:
                 payment.reconciled = False
         line.state, line.payment_id, line.reason = MatchState.UNMATCHED.value, "", ""
         return line
+
+
+def clamped(day: date, delta: timedelta) -> date:
+    """`day + delta`, kept within the calendar (a statement dated 0001-01-01 is odd,
+    not an error of ours)."""
+    try:
+        return day + delta
+    except OverflowError:
+        return date.max if delta > timedelta(0) else date.min

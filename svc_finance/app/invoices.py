@@ -20,6 +20,7 @@ from erp.finance.v1 import finance_service_pb2 as api
 from mesh.context import current_tenant
 from mesh.currencies import CODES
 from mesh.dates import from_date_message, to_date_message
+from mesh.db import plausible_id
 from mesh.errors import FailedPrecondition, FieldViolation, InvalidArgument
 from mesh.ids import new_id
 from mesh.keyset import SortKey, keyset
@@ -57,6 +58,14 @@ class Draft:
     memo: str
 
 
+def due_after(issue: date, deps: Deps) -> date:
+    """The default due date: the payment terms after the issue date."""
+    try:
+        return issue + timedelta(days=deps.config.payment_terms_days)
+    except OverflowError:
+        raise InvalidArgument.one("issue_date", "too late for the payment terms") from None
+
+
 def check_party(values: dict[str, str]) -> list[FieldViolation]:
     found = []
     name = values["name"]
@@ -89,9 +98,7 @@ def draft_of(
     values = convert.party_values(party)
     found = check_party(values)
     issue = from_date_message(issue_date, "issue_date") or deps.today()
-    due = from_date_message(due_date, "due_date") or issue + timedelta(
-        days=deps.config.payment_terms_days
-    )
+    due = from_date_message(due_date, "due_date") or due_after(issue, deps)
     found += rules.check_dates(issue, due)
     currency = currency or company_currency
     problems = check_currency(currency, "currency_code")
@@ -133,7 +140,7 @@ def draft_of(
 async def check_line_accounts(
     session: AsyncSession, kind: Kind, lines: Sequence[LineInput]
 ) -> None:
-    ids = {line.account_id for line in lines if line.account_id}
+    ids = {line.account_id for line in lines if plausible_id(line.account_id)}
     if not ids:
         return
     stmt = select(AccountRow).where(
@@ -273,6 +280,9 @@ async def update_invoice(deps: Deps, given: pb.Invoice, paths: Sequence[str]) ->
         ledger = await books(session, deps)
         merged = convert.invoice(row)
         mask.MergeMessage(given, merged, replace_message_field=True, replace_repeated_field=True)
+        if "lines" not in paths:  # the stored prices follow the invoice's new currency
+            for line in merged.lines:
+                line.unit_price.currency_code = merged.currency_code
         draft = draft_of(
             deps,
             ledger.company_currency,

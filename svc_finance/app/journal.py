@@ -15,6 +15,7 @@ from erp.finance.v1 import finance_pb2 as pb
 from erp.finance.v1 import finance_service_pb2 as api
 from mesh.context import current_tenant
 from mesh.currencies import CODES
+from mesh.db import plausible_id
 from mesh.errors import FailedPrecondition, FieldViolation, InvalidArgument
 from mesh.keyset import SortKey, keyset
 from mesh.values import check_currency
@@ -61,6 +62,8 @@ def check_line_inputs(lines: Sequence[LineInput]) -> None:
         where = f"lines[{i}]"
         if not line.account_id:
             found.append(FieldViolation(f"{where}.account_id", "is required"))
+        elif not plausible_id(line.account_id):
+            found.append(FieldViolation(f"{where}.account_id", "no such account"))
         sides = [(name, m) for name, m in (("debit", line.debit), ("credit", line.credit)) if m]
         if len(sides) != 1:
             found.append(FieldViolation(where, "give either a debit or a credit"))
@@ -149,6 +152,8 @@ async def list_entries(
         stmt = stmt.where(EntryRow.date <= last)
     if source is not None:
         stmt = stmt.where(EntryRow.source == source.value)
+    if account_id and not plausible_id(account_id):
+        return [], ""  # no entry has a line on such an account
     if account_id:
         on_account = select(LineRow.entry_id).where(
             LineRow.tenant_id == current_tenant(), LineRow.account_id == account_id
@@ -243,7 +248,8 @@ async def verify(deps: Deps) -> api.VerifyLedgerResponse:
         while True:
             stmt = (
                 entries.scoped()
-                .where(EntryRow.seq > after)
+                # Entries posted while this runs are past the head read above.
+                .where(EntryRow.seq > after, EntryRow.seq <= ledger.chain_seq)
                 .order_by(EntryRow.seq)
                 .limit(VERIFY_CHUNK)
             )

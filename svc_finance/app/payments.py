@@ -232,7 +232,11 @@ def settle(plans: Sequence[Settlement]) -> list[InvoiceRow]:
     return paid
 
 
-def allocation_values(plans: Sequence[Settlement], entry_id: str) -> list[dict[str, object]]:
+def allocation_values(
+    plans: Sequence[Settlement], entry_id: str, direction: str
+) -> list[dict[str, object]]:
+    # `difference` is an incoming payment's gain; paying out, the same sign is a loss.
+    sign = 1 if direction == INCOMING else -1
     return [
         {
             "invoice_id": p.invoice.id,
@@ -240,7 +244,7 @@ def allocation_values(plans: Sequence[Settlement], entry_id: str) -> list[dict[s
             "currency": p.invoice.currency,
             "amount_minor": p.amount,
             "applied_minor": p.applied,
-            "difference_minor": p.difference,
+            "difference_minor": sign * p.difference,
             "entry_id": entry_id,
         }
         for p in plans
@@ -345,7 +349,7 @@ async def create_payment(
                 company_amount_minor=company_amount,
                 unallocated_minor=unallocated,
                 company_unallocated_minor=company_unallocated,
-                allocations=allocation_values(plans, posted.entry.id),
+                allocations=allocation_values(plans, posted.entry.id, direction),
                 entry_ids=[posted.entry.id],
                 reconciled=False,
                 created_at=deps.now(),
@@ -413,7 +417,10 @@ async def allocate_payment(
             paid_now = settle(plans)
             row.unallocated_minor -= applied
             row.company_unallocated_minor -= taken
-            row.allocations = [*row.allocations, *allocation_values(plans, posted.entry.id)]
+            row.allocations = [
+                *row.allocations,
+                *allocation_values(plans, posted.entry.id, row.direction),
+            ]
             row.entry_ids = [*row.entry_ids, posted.entry.id]
             await announce(session, row, paid_now)
             return api.AllocatePaymentResponse(payment=convert.payment(row))

@@ -107,6 +107,8 @@ async def list_rates(
         SortKey("date", RateRow.date, descending=True),
         SortKey("currency", RateRow.currency),
     ]
+    if currency and check_currency(currency, "currency_code"):
+        raise InvalidArgument(check_currency(currency, "currency_code"))
     pages = keyset(keys, page_size, page_token, query=currency)
     stmt = select(RateRow, RateRow.date, RateRow.currency).where(
         RateRow.tenant_id == current_tenant()
@@ -158,10 +160,12 @@ async def revalue(
             lines.append(
                 company_line(unrealised.id, company, -total, "Unrealised exchange difference")
             )
+            if day == date.max:
+                raise InvalidArgument.one("date", "the reversal would fall after 9999-12-31")
             memo = f"Revaluation of foreign balances at {day.isoformat()}"
-            posted = await post(
-                session, ledger, Posting(day, memo, Source.REVALUATION, lines), deps.now()
-            )
+            # Restating balances the ledger holds, archived accounts included.
+            posting = Posting(day, memo, Source.REVALUATION, lines, accounts_checked=True)
+            posted = await post(session, ledger, posting, deps.now())
             back = await reverse(
                 session, ledger, posted.entry, posted.lines, day + timedelta(days=1), "", deps
             )

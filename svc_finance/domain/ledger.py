@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 
 from mesh.errors import FieldViolation, InvalidArgument
@@ -76,6 +76,15 @@ def check_balanced(lines: Sequence[Line], field_name: str = "lines") -> None:
     debits equal their credits."""
     if len(lines) < 2:
         raise InvalidArgument.one(field_name, "an entry needs two or more lines")
+    for i, line in enumerate(lines):
+        amounts = (line.company_debit_minor, line.company_credit_minor)
+        if min(amounts) < 0:
+            raise InvalidArgument.one(f"{field_name}[{i}]", "amounts must not be negative")
+        if max(amounts) > AMOUNT_MAX:
+            raise InvalidArgument.one(
+                f"{field_name}[{i}]",
+                f"{max(amounts)} minor units of the company currency: at most {AMOUNT_MAX}",
+            )
     debit = sum(line.company_debit_minor for line in lines)
     credit = sum(line.company_credit_minor for line in lines)
     if debit != credit:
@@ -103,7 +112,7 @@ def canonical(entry: Entry) -> bytes:
         "source_id": entry.source_id,
         "reverses": entry.reverses_id,
         "by": entry.posted_by,
-        "at": entry.posted_at.isoformat(timespec="microseconds"),
+        "at": entry.posted_at.astimezone(UTC).isoformat(timespec="microseconds"),
         "lines": [
             [
                 line.account_id,

@@ -11,11 +11,14 @@ from mesh.values import round_half_up
 def settled_company(
     total: int, paid: int, company_total: int, company_settled: int, amount: int
 ) -> int:
-    """The company-currency part of the receivable `amount` clears: in proportion at
-    the invoice's rate, except the last payment, which clears exactly what is left."""
+    """The company-currency part of the receivable `amount` clears: its share of what
+    is still open (so roundings cannot add up past the total), the last payment
+    exactly what is left."""
+    open_company = company_total - company_settled
     if paid + amount >= total:
-        return company_total - company_settled
-    return round_half_up(Fraction(company_total * amount, total))
+        return open_company
+    part = round_half_up(Fraction(open_company * amount, total - paid))
+    return min(max(part, 0), open_company)
 
 
 def share(pool_company: int, pool: int, taken: int) -> int:
