@@ -140,7 +140,7 @@ def draft_of(
 async def check_line_accounts(
     session: AsyncSession, kind: Kind, lines: Sequence[LineInput]
 ) -> None:
-    ids = {line.account_id for line in lines if plausible_id(line.account_id)}
+    ids = {a for a in (line.account_id for line in lines) if a and plausible_id(a)}
     if not ids:
         return
     stmt = select(AccountRow).where(
