@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import ColumnElement, Select, and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeDecorator
 
 from mesh import paging
@@ -70,6 +71,20 @@ class Keyset:
             beyond = key.expr < self.after[i] if key.descending else key.expr > self.after[i]
             branches.append(and_(*equal, beyond))
         return or_(*branches)
+
+    def select(self, model: Any) -> Select[Any]:
+        """SELECT of `model` rows with each key's value after them, for `fetch`."""
+        return select(model, *(k.expr for k in self.keys))
+
+    async def fetch(self, session: AsyncSession, stmt: Select[Any]) -> tuple[list[Any], str]:
+        """This page of `stmt` (made by `select`, with the caller's filters): its rows
+        and the next page's token ("" on the last)."""
+        after = self.where()
+        if after is not None:
+            stmt = stmt.where(after)
+        stmt = stmt.order_by(*self.order_by()).limit(self.size + 1)
+        found = (await session.execute(stmt)).all()
+        return [r[0] for r in found[: self.size]], self.next_token([tuple(r[1:]) for r in found])
 
     def next_token(self, rows: Sequence[Sequence[Any]]) -> str:
         """`rows` hold the sort values of up to size+1 fetched items; one extra means more."""

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from erp.crm.v1 import crm_pb2 as pb
@@ -388,15 +388,9 @@ async def search(
         for w in words
     ]
     stmt = (
-        select(c, *(k.expr for k in keys))
+        pages.select(c)
         .outerjoin(co, and_(co.tenant_id == c.tenant_id, co.id == c.company_id))
         .where(c.tenant_id == current_tenant(), c.archived.is_(False), *matches)
     )
-    after = pages.where()
-    if after is not None:
-        stmt = stmt.where(after)
-    stmt = stmt.order_by(*pages.order_by()).limit(pages.size + 1)
     async with deps.db.sessions() as session:
-        found = (await session.execute(stmt)).all()
-    token = pages.next_token([tuple(r[1:]) for r in found])
-    return [r[0] for r in found[: pages.size]], token
+        return await pages.fetch(session, stmt)

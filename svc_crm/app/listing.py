@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, literal, select
+from sqlalchemy import ColumnElement, func, literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mesh.context import current_tenant
@@ -337,18 +337,12 @@ async def page(
     last_desc = keys[-1].descending
     keys.append(SortKey("id", listing.model.id, last_desc))
     pages = keyset(keys, page_size, page_token, query=f"{filter_text}|{scope}")
-    stmt = select(listing.model, *(k.expr for k in keys)).where(
+    stmt = pages.select(listing.model).where(
         listing.model.tenant_id == current_tenant(), *listing.always, *where
     )
     if expr is not None:
         stmt = stmt.where(compile_filter(expr, listing.columns, listing.custom_column))
-    after = pages.where()
-    if after is not None:
-        stmt = stmt.where(after)
-    stmt = stmt.order_by(*pages.order_by()).limit(pages.size + 1)
-    found = (await session.execute(stmt)).all()
-    token = pages.next_token([tuple(r[1:]) for r in found])
-    return [r[0] for r in found[: pages.size]], token
+    return await pages.fetch(session, stmt)
 
 
 @dataclass(frozen=True)

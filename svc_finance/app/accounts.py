@@ -30,20 +30,14 @@ async def list_accounts(
 ) -> tuple[list[AccountRow], str]:
     keys = [SortKey("code", AccountRow.code)]
     pages = keyset(keys, page_size, page_token, query=f"{of_type}|{include_archived}")
-    stmt = select(AccountRow, AccountRow.code).where(AccountRow.tenant_id == current_tenant())
+    stmt = pages.select(AccountRow).where(AccountRow.tenant_id == current_tenant())
     if of_type is not None:
         stmt = stmt.where(AccountRow.type == of_type.value)
     if not include_archived:
         stmt = stmt.where(AccountRow.archived.is_(False))
-    after = pages.where()
-    if after is not None:
-        stmt = stmt.where(after)
     async with deps.db.transaction() as session:
         await books(session, deps)  # the default chart on first use
-        found = (
-            await session.execute(stmt.order_by(*pages.order_by()).limit(pages.size + 1))
-        ).all()
-    return [r[0] for r in found[: pages.size]], pages.next_token([(r[1],) for r in found])
+        return await pages.fetch(session, stmt)
 
 
 async def get_account(deps: Deps, account_id: str) -> AccountRow:

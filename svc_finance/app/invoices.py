@@ -248,20 +248,13 @@ async def list_invoices(
         SortKey("id", InvoiceRow.id, descending=True),
     ]
     pages = keyset(keys, page_size, page_token, query=f"{kind}|{state}")
-    stmt = select(InvoiceRow, InvoiceRow.created_at, InvoiceRow.id).where(
-        InvoiceRow.tenant_id == current_tenant()
-    )
+    stmt = pages.select(InvoiceRow).where(InvoiceRow.tenant_id == current_tenant())
     if kind is not None:
         stmt = stmt.where(InvoiceRow.kind == kind.value)
     if state is not None:
         stmt = stmt.where(InvoiceRow.state == state.value)
-    after = pages.where()
-    if after is not None:
-        stmt = stmt.where(after)
-    stmt = stmt.order_by(*pages.order_by()).limit(pages.size + 1)
     async with deps.db.transaction() as session:
-        found = (await session.execute(stmt)).all()
-    return [r[0] for r in found[: pages.size]], pages.next_token([tuple(r[1:]) for r in found])
+        return await pages.fetch(session, stmt)
 
 
 async def update_invoice(deps: Deps, given: pb.Invoice, paths: Sequence[str]) -> InvoiceRow:

@@ -145,7 +145,7 @@ async def list_entries(
     keys = [SortKey("seq", EntryRow.seq, descending=True)]
     scope = f"{first}|{last}|{account_id}|{source}"
     pages = keyset(keys, page_size, page_token, query=scope)
-    stmt = select(EntryRow, EntryRow.seq).where(EntryRow.tenant_id == current_tenant())
+    stmt = pages.select(EntryRow).where(EntryRow.tenant_id == current_tenant())
     if first is not None:
         stmt = stmt.where(EntryRow.date >= first)
     if last is not None:
@@ -159,17 +159,10 @@ async def list_entries(
             LineRow.tenant_id == current_tenant(), LineRow.account_id == account_id
         )
         stmt = stmt.where(EntryRow.id.in_(on_account))
-    after = pages.where()
-    if after is not None:
-        stmt = stmt.where(after)
-    stmt = stmt.order_by(*pages.order_by()).limit(pages.size + 1)
     async with deps.db.transaction() as session:
-        found = (await session.execute(stmt)).all()
-        rows = [r[0] for r in found[: pages.size]]
-        entries = Entries(session)
-        lines = await entries.lines_of([r.id for r in rows])
+        rows, token = await pages.fetch(session, stmt)
+        lines = await Entries(session).lines_of([r.id for r in rows])
         reversals = await reversed_by(session, [r.id for r in rows])
-    token = pages.next_token([(r[1],) for r in found])
     return [Posted(r, lines[r.id]).message(reversals.get(r.id, "")) for r in rows], token
 
 

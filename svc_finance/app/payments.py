@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from erp.common.v1 import money_pb2
@@ -441,17 +440,10 @@ async def list_payments(
         SortKey("id", PaymentRow.id, descending=True),
     ]
     pages = keyset(keys, page_size, page_token, query=f"{direction}|{unallocated_only}")
-    stmt = select(PaymentRow, PaymentRow.created_at, PaymentRow.id).where(
-        PaymentRow.tenant_id == current_tenant()
-    )
+    stmt = pages.select(PaymentRow).where(PaymentRow.tenant_id == current_tenant())
     if direction:
         stmt = stmt.where(PaymentRow.direction == direction)
     if unallocated_only:
         stmt = stmt.where(PaymentRow.unallocated_minor > 0)
-    after = pages.where()
-    if after is not None:
-        stmt = stmt.where(after)
-    stmt = stmt.order_by(*pages.order_by()).limit(pages.size + 1)
     async with deps.db.transaction() as session:
-        found = (await session.execute(stmt)).all()
-    return [r[0] for r in found[: pages.size]], pages.next_token([tuple(r[1:]) for r in found])
+        return await pages.fetch(session, stmt)

@@ -110,20 +110,11 @@ async def list_rates(
     if currency and check_currency(currency, "currency_code"):
         raise InvalidArgument(check_currency(currency, "currency_code"))
     pages = keyset(keys, page_size, page_token, query=currency)
-    stmt = select(RateRow, RateRow.date, RateRow.currency).where(
-        RateRow.tenant_id == current_tenant()
-    )
+    stmt = pages.select(RateRow).where(RateRow.tenant_id == current_tenant())
     if currency:
         stmt = stmt.where(RateRow.currency == currency)
-    after = pages.where()
-    if after is not None:
-        stmt = stmt.where(after)
     async with deps.db.transaction() as session:
-        found = (
-            await session.execute(stmt.order_by(*pages.order_by()).limit(pages.size + 1))
-        ).all()
-    rows = [r[0] for r in found[: pages.size]]
-    token = pages.next_token([tuple(r[1:]) for r in found])
+        rows, token = await pages.fetch(session, stmt)
     return [
         pb.ExchangeRate(
             currency_code=r.currency, date=to_date_message(r.date), rate=r.rate, source=r.source
